@@ -1,0 +1,108 @@
+//! Throughput of the stream codecs and of a full upstream plan session
+//! (Ollama NDJSON → SSE), fed in 4 KiB chunks as an edge would see them.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};
+use sluice_core::stream::{ndjson, sse};
+use std::hint::black_box;
+
+const CHUNK: usize = 4096;
+
+fn ollama_body(records: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..records {
+        body.extend_from_slice(
+            format!(
+                "{{\"model\":\"llama3.2\",\"created_at\":\"2024-01-01T00:00:00Z\",\"message\":{{\"role\":\"assistant\",\"content\":\"tok{i} \"}},\"done\":false}}\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(b"{\"message\":{\"content\":\"\"},\"done\":true}\n");
+    body
+}
+
+fn openai_body(events: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..events {
+        body.extend_from_slice(
+            format!("data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}}}}]}}\n\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(b"data: [DONE]\n\n");
+    body
+}
+
+fn codecs(c: &mut Criterion) {
+    let nd = ollama_body(10_000);
+    let ev = openai_body(10_000);
+    let mut group = c.benchmark_group("stream_decode");
+    group.throughput(Throughput::Bytes(ev.len() as u64));
+    group.bench_function(BenchmarkId::new("sse", ev.len()), |b| {
+        b.iter(|| {
+            let mut dec = sse::Decoder::new();
+            let mut out = Vec::new();
+            let mut n = 0;
+            for chunk in ev.chunks(CHUNK) {
+                dec.feed(chunk, &mut out).unwrap();
+                n += out.len();
+                out.clear();
+            }
+            black_box(n)
+        })
+    });
+    group.throughput(Throughput::Bytes(nd.len() as u64));
+    group.bench_function(BenchmarkId::new("ndjson", nd.len()), |b| {
+        b.iter(|| {
+            let mut dec = ndjson::Decoder::new();
+            let mut out = Vec::new();
+            let mut n = 0;
+            for chunk in nd.chunks(CHUNK) {
+                dec.feed(chunk, &mut out).unwrap();
+                n += out.len();
+                out.clear();
+            }
+            black_box(n)
+        })
+    });
+    group.finish();
+
+    let policy = PlanPolicy::new(["ollama", "openai"]);
+    let ollama = ValidatedPlan::parse(
+        br#"{"backend":"ollama","method":"POST","path":"/api/chat","codec":"ndjson",
+             "mapper":{"kind":"text_field","pointers":["/message/content","/response"]},
+             "done":{"kind":"pointer_equals","pointer":"/done","value":true},
+             "output":"sse","sse":{"token_event":"token","final":{"event":"done","data":"[DONE]"}}}"#,
+        &policy,
+    )
+    .unwrap();
+    let openai = ValidatedPlan::parse(
+        br#"{"backend":"openai","method":"POST","path":"/v1/chat/completions","codec":"sse",
+             "mapper":{"kind":"text_field","pointers":["/choices/0/delta/content"]},
+             "done":{"kind":"sentinel","data":"[DONE]"},"output":"sse","sse":{"final":{"data":"[DONE]"}}}"#,
+        &policy,
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("upstream_session");
+    for (name, plan, body) in [
+        ("ollama_ndjson_to_sse", &ollama, &nd),
+        ("openai_sse_to_sse", &openai, &ev),
+    ] {
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut s = plan.session();
+                let mut written = 0;
+                for chunk in body.chunks(CHUNK) {
+                    written += s.feed(chunk).bytes.len();
+                }
+                black_box(written)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, codecs);
+criterion_main!(benches);

@@ -1,0 +1,114 @@
+//! Caps that keep one pipeline's memory and work bounded whatever the
+//! origin sends.
+//!
+//! Every buffer in the pipeline is either fixed-size or capped here; going
+//! past a cap is a typed [`crate::PipelineError`], never unbounded growth.
+
+/// Resource caps for one [`crate::Pipeline`], built with
+/// `Limits::default().with_*(..)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub(crate) max_decoded_bytes: Option<u64>,
+    pub(crate) max_ratio: u64,
+    pub(crate) ratio_grace: u64,
+    pub(crate) html_memory: usize,
+    pub(crate) max_pending: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_decoded_bytes: None,
+            max_ratio: 100,
+            ratio_grace: 1 << 20,
+            html_memory: 4 << 20,
+            max_pending: 64 << 10,
+        }
+    }
+}
+
+impl Limits {
+    /// Caps the total number of decoded bytes of one body. Bodies streamed
+    /// through the edge can legitimately be many GiB, so there is no total
+    /// cap unless the operator sets one; the ratio cap below is what stops
+    /// a small compressed bomb.
+    ///
+    /// ### Default
+    /// `None` (unlimited).
+    #[must_use]
+    pub fn with_max_decoded_bytes(mut self, max: Option<u64>) -> Self {
+        self.max_decoded_bytes = max;
+        self
+    }
+
+    /// Caps decoded bytes per encoded byte. Real text compresses 3-20x with
+    /// gzip and rarely beyond 50x even with brotli; a bomb is 1000x or more.
+    /// Checked only once [`Limits::with_ratio_grace`] bytes have been decoded,
+    /// so a tiny, highly repetitive page is not rejected. Ignored for
+    /// identity input (the ratio is 1). `0` disables the check.
+    ///
+    /// ### Default
+    /// `100`.
+    #[must_use]
+    pub fn with_max_ratio(mut self, ratio: u64) -> Self {
+        self.max_ratio = ratio;
+        self
+    }
+
+    /// How many decoded bytes may be produced before the ratio cap applies.
+    ///
+    /// ### Default
+    /// 1 MiB.
+    #[must_use]
+    pub fn with_ratio_grace(mut self, bytes: u64) -> Self {
+        self.ratio_grace = bytes;
+        self
+    }
+
+    /// Caps the memory lol_html may use to hold one incomplete construct
+    /// (a start tag, comment or attribute value split across chunks). A
+    /// 100 MiB attribute value without `>` fails with
+    /// [`crate::PipelineError::HtmlMemoryLimit`] once it crosses this cap.
+    ///
+    /// ### Default
+    /// 4 MiB.
+    #[must_use]
+    pub fn with_html_memory(mut self, bytes: usize) -> Self {
+        self.html_memory = bytes;
+        self
+    }
+
+    /// Caps what sluice's own rewriters hold back on top of lol_html's
+    /// buffer: the HTML source window may hold at most
+    /// `html_memory + max_pending` not-yet-emitted bytes. (The byte
+    /// replacer's look-behind/look-ahead tail is bounded by the longest
+    /// rewrite host plus 12 bytes and never comes near this.)
+    ///
+    /// ### Default
+    /// 64 KiB.
+    #[must_use]
+    pub fn with_max_pending(mut self, bytes: usize) -> Self {
+        self.max_pending = bytes;
+        self
+    }
+
+    /// The configured total decoded-bytes cap.
+    pub fn max_decoded_bytes(&self) -> Option<u64> {
+        self.max_decoded_bytes
+    }
+
+    /// The configured ratio cap (`0` = disabled).
+    pub fn max_ratio(&self) -> u64 {
+        self.max_ratio
+    }
+
+    /// The configured lol_html memory cap.
+    pub fn html_memory(&self) -> usize {
+        self.html_memory
+    }
+
+    /// The configured cap on sluice's own held-back bytes.
+    pub fn max_pending(&self) -> usize {
+        self.max_pending
+    }
+}

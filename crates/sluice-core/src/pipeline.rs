@@ -1,0 +1,271 @@
+//! The streaming rewrite pipeline: decode → rewrite → encode, into any
+//! `W: Write`.
+//!
+//! One [`Pipeline`] type serves every route and content kind: the decoder,
+//! the rewrite stage and the encoder are each an enum chosen from the
+//! [`PipelineConfig`]. It is push-based ([`Pipeline::write_chunk`] /
+//! [`Pipeline::finish`]) so the Fastly adapter can feed origin chunks as
+//! they arrive and every chunk's output is sync-flushed to the client.
+
+use std::io::{self, Read, Write};
+
+use crate::codec::{Decoder, Encoder};
+use crate::content_kind::ContentKind;
+use crate::encoding::ContentEncoding;
+use crate::error::{BombLimit, ConfigError, PipelineError};
+use crate::limits::Limits;
+use crate::rewrite::{RewriteRules, Stage};
+
+/// Default gzip/deflate output level.
+///
+/// Level 1 is zlib's fastest: on this project's reference machine a 1 MiB
+/// page gzip-in/gzip-out costs well inside the 15 ms budget (see
+/// docs/BENCHMARKS.md) and output is typically within ~10-15% of level 6,
+/// which costs several times more CPU. Under Fastly's 50 ms per-request CPU
+/// budget, CPU is the scarcer resource.
+pub const DEFAULT_GZIP_LEVEL: u32 = 1;
+
+/// Default brotli output quality.
+///
+/// Quality 4 is the fastest setting that still uses brotli's context
+/// modelling well; higher qualities cost several times the CPU for a few
+/// percent on HTML. See docs/BENCHMARKS.md.
+pub const DEFAULT_BROTLI_QUALITY: u32 = 4;
+
+/// How one body is processed.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// The origin's `Content-Encoding` (decoded first).
+    pub input: ContentEncoding,
+    /// The coding written to the client. Usually the same as `input`;
+    /// identity is always allowed.
+    pub output: ContentEncoding,
+    /// Chooses the processor: HTML, the byte replacer, or passthrough.
+    pub kind: ContentKind,
+    /// Which hosts are rewritten to what. Empty rules mean no rewriting.
+    pub rules: RewriteRules,
+    /// Resource caps.
+    pub limits: Limits,
+    /// The `Content-Type` charset label, if any (HTML only): picks
+    /// lol_html's encoding; non-ASCII-compatible charsets pass through.
+    pub charset: Option<String>,
+    /// gzip/deflate output level 0..=9; default [`DEFAULT_GZIP_LEVEL`].
+    pub gzip_level: u32,
+    /// Brotli output quality 0..=11; default [`DEFAULT_BROTLI_QUALITY`].
+    pub brotli_quality: u32,
+}
+
+impl PipelineConfig {
+    /// A config with default limits, no charset and the default encoder
+    /// settings.
+    pub fn new(
+        input: ContentEncoding,
+        output: ContentEncoding,
+        kind: ContentKind,
+        rules: RewriteRules,
+    ) -> Self {
+        Self {
+            input,
+            output,
+            kind,
+            rules,
+            limits: Limits::default(),
+            charset: None,
+            gzip_level: DEFAULT_GZIP_LEVEL,
+            brotli_quality: DEFAULT_BROTLI_QUALITY,
+        }
+    }
+}
+
+/// Byte and URL counters of one body, for access logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PipelineStats {
+    /// Encoded bytes received from the origin.
+    pub bytes_in: u64,
+    /// Bytes after decoding (what the rewriter saw).
+    pub bytes_decoded: u64,
+    /// Bytes written to the writer (after encoding).
+    pub bytes_out: u64,
+    /// URLs rewritten.
+    pub urls_rewritten: u64,
+}
+
+/// Decode → rewrite → encode, streaming into `W`.
+///
+/// Memory is bounded whatever the body size: fixed codec buffers, the
+/// replacer's tail (longest host + 12 bytes) and, for HTML, lol_html's
+/// buffer and our source window (both capped by [`Limits`]).
+#[derive(Debug)]
+pub struct Pipeline<W: Write> {
+    decoder: Decoder,
+    stage: Stage,
+    encoder: Option<Encoder<W>>,
+    limits: Limits,
+    bytes_in: u64,
+    bytes_decoded: u64,
+    failed: bool,
+}
+
+/// Size of the reads [`Pipeline::process`] makes.
+const READ_CHUNK: usize = 16 << 10;
+
+impl<W: Write> Pipeline<W> {
+    /// Builds a pipeline writing into `writer`. Fails only on invalid
+    /// configuration (encoder levels).
+    pub fn new(config: PipelineConfig, writer: W) -> Result<Self, PipelineError> {
+        if config.gzip_level > 9 {
+            return Err(ConfigError::GzipLevel(config.gzip_level).into());
+        }
+        if config.brotli_quality > 11 {
+            return Err(ConfigError::BrotliQuality(config.brotli_quality).into());
+        }
+        let stage = Stage::new(
+            config.kind,
+            &config.rules,
+            config.charset.as_deref(),
+            &config.limits,
+        )?;
+        Ok(Self {
+            decoder: Decoder::new(config.input),
+            stage,
+            encoder: Some(Encoder::new(
+                config.output,
+                writer,
+                config.gzip_level,
+                config.brotli_quality,
+            )),
+            limits: config.limits,
+            bytes_in: 0,
+            bytes_decoded: 0,
+            failed: false,
+        })
+    }
+
+    /// Pushes one origin chunk. Everything decodable so far is rewritten,
+    /// written and sync-flushed through the encoder, then `writer.flush()`
+    /// is called — except the few bytes the rewriters must hold back to
+    /// decide a URL split across chunks (bounded; see [`Limits`]).
+    ///
+    /// After an error the pipeline is poisoned and nothing more is written.
+    pub fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), PipelineError> {
+        self.guard(|p| {
+            p.bytes_in += chunk.len() as u64;
+            p.decode(chunk)?;
+            p.encoder_mut()?.flush()
+        })
+    }
+
+    /// End of input: verifies the encoded stream was complete (a truncated
+    /// gzip/deflate/brotli body is [`PipelineError::Truncated`]), flushes
+    /// the rewriters, finishes the encoder and returns the writer.
+    pub fn finish(self) -> Result<W, PipelineError> {
+        self.finish_with_stats().map(|(w, _)| w)
+    }
+
+    /// [`Pipeline::finish`], also returning the final counters (which
+    /// include the bytes written while finishing, e.g. the gzip trailer).
+    pub fn finish_with_stats(mut self) -> Result<(W, PipelineStats), PipelineError> {
+        if self.failed {
+            return Err(PipelineError::Poisoned);
+        }
+        self.failed = true;
+        let Self {
+            decoder,
+            stage,
+            encoder,
+            ..
+        } = &mut self;
+        decoder.finish()?;
+        let mut encoder = encoder.take().ok_or(PipelineError::Poisoned)?;
+        stage.finish(&mut encoder)?;
+        let mut stats = self.stats();
+        let (writer, bytes_out) = encoder.finish()?;
+        stats.bytes_out = bytes_out;
+        Ok((writer, stats))
+    }
+
+    /// Convenience for callers with a reader: reads 16 KiB chunks, pushes
+    /// each with [`Pipeline::write_chunk`], then [`Pipeline::finish`]es.
+    /// Read errors are [`PipelineError::Upstream`].
+    pub fn process<R: Read>(mut self, mut reader: R) -> Result<W, PipelineError> {
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(PipelineError::Upstream(e)),
+            };
+            self.write_chunk(buf.get(..n).unwrap_or_default())?;
+        }
+        self.finish()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> PipelineStats {
+        PipelineStats {
+            bytes_in: self.bytes_in,
+            bytes_decoded: self.bytes_decoded,
+            bytes_out: self.encoder.as_ref().map_or(0, Encoder::bytes_out),
+            urls_rewritten: self.stage.rewritten(),
+        }
+    }
+
+    fn guard(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<(), PipelineError>,
+    ) -> Result<(), PipelineError> {
+        if self.failed {
+            return Err(PipelineError::Poisoned);
+        }
+        let result = f(self);
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    fn encoder_mut(&mut self) -> Result<&mut Encoder<W>, PipelineError> {
+        self.encoder.as_mut().ok_or(PipelineError::Poisoned)
+    }
+
+    fn decode(&mut self, chunk: &[u8]) -> Result<(), PipelineError> {
+        let Self {
+            decoder,
+            stage,
+            encoder,
+            limits,
+            bytes_in,
+            bytes_decoded,
+            ..
+        } = self;
+        let encoder = encoder.as_mut().ok_or(PipelineError::Poisoned)?;
+        let encoded = *bytes_in;
+        decoder.decode(chunk, &mut |piece: &[u8]| {
+            *bytes_decoded += piece.len() as u64;
+            check_bomb(limits, *bytes_decoded, encoded)?;
+            stage.push(piece, encoder)
+        })
+    }
+}
+
+fn check_bomb(limits: &Limits, decoded: u64, encoded: u64) -> Result<(), PipelineError> {
+    if let Some(max) = limits.max_decoded_bytes {
+        if decoded > max {
+            return Err(PipelineError::DecompressionBomb {
+                decoded,
+                encoded,
+                limit: BombLimit::Total(max),
+            });
+        }
+    }
+    let ratio = limits.max_ratio;
+    if ratio > 0 && decoded > limits.ratio_grace && decoded > encoded.saturating_mul(ratio) {
+        return Err(PipelineError::DecompressionBomb {
+            decoded,
+            encoded,
+            limit: BombLimit::Ratio(ratio),
+        });
+    }
+    Ok(())
+}

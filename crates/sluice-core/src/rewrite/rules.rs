@@ -1,0 +1,579 @@
+//! Which URLs are rewritten, and to what.
+//!
+//! A URL is rewritten only when a configured host follows an *authority
+//! marker*: `//` or its JSON-escaped form `\/\/`. That single rule covers
+//! absolute URLs (`https://host/`), protocol-relative ones (`//host/`) and
+//! URLs inside JSON or inline scripts (`https:\/\/host\/`), while leaving
+//! `host` in prose, e-mail addresses and sub-strings alone.
+//!
+//! Matching rules, in order:
+//! 1. The host must start right after the marker, so `www.example.com` is
+//!    never matched as `example.com` (no `www.www.example.com`), and
+//!    `cdn.origin.example` is not `origin.example`.
+//! 2. The host must end at a *host boundary*: the next byte is not a host
+//!    character (`A-Z a-z 0-9 - _ %`, any byte >= 0x80, or `@` which would
+//!    make it userinfo), and not a `.` followed by a host character — so
+//!    `origin.example.evil.com` and `origin.example-cdn.net` are left alone.
+//! 3. Ports: a rule without a port does not match a URL with an explicit
+//!    port (`//origin.example:8080/` is a different origin the edge does not
+//!    serve, so it is left alone); a rule `origin.example:8080` matches only
+//!    that port. List `host:port` rules explicitly to rewrite them.
+//! 4. If the marker is preceded by `http:` or `https:` (ASCII
+//!    case-insensitive), that scheme is replaced by the request's scheme. If
+//!    it is preceded by any other `scheme:` (`ftp:`, `ws:`), nothing is
+//!    rewritten. Otherwise the URL is protocol-relative and stays so.
+//! 5. Hosts match ASCII case-insensitively; path, query and fragment are
+//!    never touched. When several hosts could match at one marker, the
+//!    longest wins.
+//!
+//! The same matcher serves the streaming byte replacer, HTML attribute
+//! values and response headers, so they can never disagree.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use memchr::memchr_iter;
+
+use crate::error::ConfigError;
+
+/// How many bytes before a marker the matcher looks at (`https:`).
+pub(crate) const LOOKBEHIND: usize = 6;
+/// The longest marker (`\/\/`) minus one: a marker starting in the last
+/// `MARKER_TAIL` bytes of a buffer cannot be recognised yet.
+pub(crate) const MARKER_TAIL: usize = 3;
+/// Bytes after a host needed to decide the boundary (`.x` or `:1`).
+#[cfg(test)]
+const LOOKAHEAD: usize = 2;
+/// Longest accepted rewrite host (a DNS name is at most 253 bytes, plus an
+/// optional `:port`).
+const MAX_HOST_LEN: usize = 253 + 6;
+/// Longest accepted edge authority.
+const MAX_AUTHORITY_LEN: usize = 512;
+
+/// The origin hosts to rewrite and the edge authority they are rewritten to.
+///
+/// Cheap to clone (shared internally), immutable once built, and validated
+/// up front so a bad configuration never reaches a body.
+#[derive(Clone, Debug)]
+pub struct RewriteRules {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Sorted longest first so the longest host wins at a marker.
+    hosts: Vec<HostRule>,
+    /// Lower-cased first bytes of all hosts, for a one-load reject.
+    first_byte: [bool; 256],
+    scheme: &'static str,
+    authority: String,
+    /// `scheme://authority`.
+    abs_plain: Vec<u8>,
+    /// `scheme:\/\/authority`.
+    abs_json: Vec<u8>,
+    /// `//authority`.
+    rel_plain: Vec<u8>,
+    /// `\/\/authority`.
+    rel_json: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct HostRule {
+    /// Lower-cased `host` or `host:port`.
+    bytes: Vec<u8>,
+    has_port: bool,
+}
+
+/// The outcome of looking for the next rewritable URL in a buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Found<'r> {
+    /// Replace `buf[start..end]` with `replacement`.
+    Match {
+        start: usize,
+        end: usize,
+        replacement: &'r [u8],
+    },
+    /// A marker at `at` might start a match, but the buffer ends before the
+    /// decision can be made (only when not at end of input).
+    NeedMore { at: usize },
+    /// No marker that could start a match in `buf[from..]`.
+    Exhausted,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum HostMatch {
+    Yes(usize),
+    No,
+    NeedMore,
+}
+
+impl RewriteRules {
+    /// Builds the rules.
+    ///
+    /// `hosts` are origin hostnames, optionally with `:port` (matched
+    /// case-insensitively; duplicates are ignored). `scheme` is the client
+    /// request's scheme (`http` or `https`) that absolute URLs get;
+    /// `authority` is the edge's `host[:port]`.
+    pub fn new(
+        hosts: impl IntoIterator<Item = impl AsRef<str>>,
+        scheme: &str,
+        authority: &str,
+    ) -> Result<Self, ConfigError> {
+        let scheme = if scheme.eq_ignore_ascii_case("https") {
+            "https"
+        } else if scheme.eq_ignore_ascii_case("http") {
+            "http"
+        } else {
+            return Err(ConfigError::InvalidScheme(scheme.to_owned()));
+        };
+        validate_authority(authority)?;
+        let mut rules: Vec<HostRule> = Vec::new();
+        for host in hosts {
+            let rule = parse_host(host.as_ref())?;
+            if !rules.iter().any(|r| r.bytes == rule.bytes) {
+                rules.push(rule);
+            }
+        }
+        rules.sort_by(|a, b| b.bytes.len().cmp(&a.bytes.len()));
+        let mut first_byte = [false; 256];
+        for r in &rules {
+            if let Some(&b) = r.bytes.first() {
+                first_byte[usize::from(b)] = true;
+                first_byte[usize::from(b.to_ascii_uppercase())] = true;
+            }
+        }
+        let cat = |parts: &[&[u8]]| parts.concat();
+        let a = authority.as_bytes();
+        let s = scheme.as_bytes();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                abs_plain: cat(&[s, b"://", a]),
+                abs_json: cat(&[s, b":\\/\\/", a]),
+                rel_plain: cat(&[b"//", a]),
+                rel_json: cat(&[b"\\/\\/", a]),
+                hosts: rules,
+                first_byte,
+                scheme,
+                authority: authority.to_owned(),
+            }),
+        })
+    }
+
+    /// True when no host is configured: nothing can ever be rewritten, so
+    /// the pipeline skips rewriting entirely.
+    pub fn is_empty(&self) -> bool {
+        self.inner.hosts.is_empty()
+    }
+
+    /// The configured hosts, lower-cased, longest first.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> + '_ {
+        self.inner
+            .hosts
+            .iter()
+            .map(|h| std::str::from_utf8(&h.bytes).unwrap_or(""))
+    }
+
+    /// The request scheme URLs are rewritten to (`http` or `https`).
+    pub fn scheme(&self) -> &str {
+        self.inner.scheme
+    }
+
+    /// The edge authority URLs are rewritten to.
+    pub fn authority(&self) -> &str {
+        &self.inner.authority
+    }
+
+    /// Rewrites every rewrite-host URL inside one complete string. Used for
+    /// the `Location`, `Content-Location`, `Link` and `Refresh` headers.
+    /// Borrows when nothing changed.
+    pub fn rewrite_str<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        match self.rewrite_complete(s.as_bytes()) {
+            None => Cow::Borrowed(s),
+            // Replacements are ASCII and splice at ASCII positions, so this
+            // cannot fail; falling back to the input keeps it panic-free.
+            Some((bytes, _)) => String::from_utf8(bytes).map_or(Cow::Borrowed(s), Cow::Owned),
+        }
+    }
+
+    /// Rewrites every rewrite-host URL inside one complete byte string (any
+    /// bytes; invalid UTF-8 is fine). Borrows when nothing changed.
+    pub fn rewrite_bytes<'a>(&self, b: &'a [u8]) -> Cow<'a, [u8]> {
+        match self.rewrite_complete(b) {
+            None => Cow::Borrowed(b),
+            Some((bytes, _)) => Cow::Owned(bytes),
+        }
+    }
+
+    /// One-shot rewrite of a complete buffer: `None` when nothing matched,
+    /// else the new bytes and the number of URLs rewritten. Allocates only
+    /// when there is a match.
+    pub(crate) fn rewrite_complete(&self, buf: &[u8]) -> Option<(Vec<u8>, u64)> {
+        let mut out: Option<Vec<u8>> = None;
+        let (mut from, mut floor, mut count) = (0, 0, 0u64);
+        while let Found::Match {
+            start,
+            end,
+            replacement,
+        } = self.next_match(buf, from, floor, true)
+        {
+            let o = out.get_or_insert_with(|| Vec::with_capacity(buf.len() + 32));
+            o.extend_from_slice(&buf[floor..start]);
+            o.extend_from_slice(replacement);
+            floor = end;
+            from = end;
+            count += 1;
+        }
+        out.map(|mut o| {
+            o.extend_from_slice(&buf[floor..]);
+            (o, count)
+        })
+    }
+
+    /// The longest stretch the streaming replacer may need to hold back.
+    #[cfg(test)]
+    pub(crate) fn max_hold(&self) -> usize {
+        let longest = self.inner.hosts.first().map_or(0, |h| h.bytes.len());
+        LOOKBEHIND + 4 + longest + LOOKAHEAD
+    }
+
+    /// Finds the next rewritable URL whose marker starts at or after `from`.
+    ///
+    /// `floor` is where the bytes the matcher may look behind start (the end
+    /// of the previous replacement, or the start of input): a scheme is only
+    /// recognised if it lies entirely at or after `floor`. With `eof` false,
+    /// a decision that needs bytes past the end of `buf` yields
+    /// [`Found::NeedMore`]; with `eof` true the end of `buf` is the end of
+    /// input. The result depends only on the bytes of `buf` it inspects, so
+    /// streaming and one-shot use give identical output.
+    pub(crate) fn next_match(&self, buf: &[u8], from: usize, floor: usize, eof: bool) -> Found<'_> {
+        if self.is_empty() || from >= buf.len() {
+            return Found::Exhausted;
+        }
+        for j in memchr_iter(b'/', &buf[from..]).map(|j| j + from) {
+            // `//` starting at j, or `\/\/` starting at j - 1.
+            let (i, marker_len, json) = match buf.get(j + 1) {
+                Some(b'/') => (j, 2, false),
+                Some(b'\\') if j > from && buf[j - 1] == b'\\' && buf.get(j + 2) == Some(&b'/') => {
+                    (j - 1, 4, true)
+                }
+                _ => continue,
+            };
+            let host_start = i + marker_len;
+            let len = match self.match_host(buf, host_start, eof) {
+                HostMatch::No => continue,
+                HostMatch::NeedMore => return Found::NeedMore { at: i },
+                HostMatch::Yes(len) => len,
+            };
+            let inner = &*self.inner;
+            let (start, replacement) = match scheme_before(buf, floor, i) {
+                Scheme::Other => continue,
+                Scheme::None if json => (i, &inner.rel_json),
+                Scheme::None => (i, &inner.rel_plain),
+                Scheme::Http(s) if json => (s, &inner.abs_json),
+                Scheme::Http(s) => (s, &inner.abs_plain),
+            };
+            return Found::Match {
+                start,
+                end: host_start + len,
+                replacement,
+            };
+        }
+        Found::Exhausted
+    }
+
+    /// Does a rewrite host (followed by a host boundary) start at `at`?
+    fn match_host(&self, buf: &[u8], at: usize, eof: bool) -> HostMatch {
+        let rest = &buf[at.min(buf.len())..];
+        match rest.first() {
+            None if eof => return HostMatch::No,
+            None => return HostMatch::NeedMore,
+            Some(&b) if !self.inner.first_byte[usize::from(b)] => return HostMatch::No,
+            Some(_) => {}
+        }
+        // Longest first: a longer host that cannot be decided yet must be
+        // waited for, because it would win if it matched.
+        for host in &self.inner.hosts {
+            let h = &host.bytes;
+            if rest.len() < h.len() {
+                if !eof && rest.eq_ignore_ascii_case(&h[..rest.len()]) {
+                    return HostMatch::NeedMore;
+                }
+                continue;
+            }
+            if !rest[..h.len()].eq_ignore_ascii_case(h) {
+                continue;
+            }
+            match boundary(&rest[h.len()..], host.has_port, eof) {
+                Boundary::Yes => return HostMatch::Yes(h.len()),
+                Boundary::No => continue,
+                Boundary::NeedMore => return HostMatch::NeedMore,
+            }
+        }
+        HostMatch::No
+    }
+}
+
+enum Boundary {
+    Yes,
+    No,
+    NeedMore,
+}
+
+/// Can a host end right before `after`?
+fn boundary(after: &[u8], has_port: bool, eof: bool) -> Boundary {
+    let Some(&c) = after.first() else {
+        return if eof {
+            Boundary::Yes
+        } else {
+            Boundary::NeedMore
+        };
+    };
+    let next_is = |pred: fn(u8) -> bool| match after.get(1) {
+        Some(&d) if pred(d) => Boundary::No,
+        Some(_) => Boundary::Yes,
+        None if eof => Boundary::Yes,
+        None => Boundary::NeedMore,
+    };
+    if is_host_byte(c) || c == b'@' {
+        Boundary::No
+    } else if c == b'.' {
+        next_is(is_host_byte)
+    } else if c == b':' && !has_port {
+        next_is(|d| d.is_ascii_digit())
+    } else {
+        Boundary::Yes
+    }
+}
+
+/// Bytes that may continue a host name (including percent-escapes and
+/// non-ASCII IDN bytes, which a browser would fold into the host).
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'%') || b >= 0x80
+}
+
+enum Scheme {
+    /// No scheme: a protocol-relative URL.
+    None,
+    /// `http:` or `https:` starting at this index.
+    Http(usize),
+    /// Some other `scheme:`; not ours to rewrite.
+    Other,
+}
+
+fn scheme_before(buf: &[u8], floor: usize, marker: usize) -> Scheme {
+    if marker <= floor || buf[marker - 1] != b':' {
+        return Scheme::None;
+    }
+    let avail = marker - floor;
+    if avail >= 6 && buf[marker - 6..marker - 1].eq_ignore_ascii_case(b"https") {
+        Scheme::Http(marker - 6)
+    } else if avail >= 5 && buf[marker - 5..marker - 1].eq_ignore_ascii_case(b"http") {
+        Scheme::Http(marker - 5)
+    } else {
+        Scheme::Other
+    }
+}
+
+fn parse_host(raw: &str) -> Result<HostRule, ConfigError> {
+    let host = raw.trim().to_ascii_lowercase();
+    let err = |reason| ConfigError::InvalidHost {
+        host: raw.to_owned(),
+        reason,
+    };
+    if host.is_empty() {
+        return Err(err("empty"));
+    }
+    if host.len() > MAX_HOST_LEN {
+        return Err(err("longer than 259 bytes"));
+    }
+    let (name, port) = if let Some(v6) = host.strip_prefix('[') {
+        let Some((addr, rest)) = v6.split_once(']') else {
+            return Err(err("unterminated IPv6 literal"));
+        };
+        if addr.is_empty()
+            || !addr
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return Err(err("invalid IPv6 literal"));
+        }
+        match rest {
+            "" => (addr, None),
+            _ => match rest.strip_prefix(':') {
+                Some(p) => (addr, Some(p)),
+                None => return Err(err("junk after IPv6 literal")),
+            },
+        }
+    } else {
+        match host.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (host.as_str(), None),
+        }
+    };
+    if !host.starts_with('[') {
+        if name.is_empty() || name.starts_with('.') || name.ends_with('.') || name.contains("..") {
+            return Err(err("not a host name"));
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        {
+            return Err(err(
+                "host names may only contain letters, digits, '-', '_' and '.'",
+            ));
+        }
+    }
+    if let Some(p) = port {
+        if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err("port must be 1-5 digits"));
+        }
+    }
+    Ok(HostRule {
+        has_port: port.is_some(),
+        bytes: host.into_bytes(),
+    })
+}
+
+fn validate_authority(a: &str) -> Result<(), ConfigError> {
+    let err = |reason| ConfigError::InvalidAuthority {
+        authority: a.to_owned(),
+        reason,
+    };
+    if a.is_empty() {
+        return Err(err("empty"));
+    }
+    if a.len() > MAX_AUTHORITY_LEN {
+        return Err(err("longer than 512 bytes"));
+    }
+    if a.bytes().any(|b| {
+        b <= b' '
+            || b >= 0x7f
+            || matches!(
+                b,
+                b'/' | b'\\' | b'?' | b'#' | b'@' | b'"' | b'\'' | b'<' | b'>'
+            )
+    }) {
+        return Err(err(
+            "must be host[:port] without path, userinfo, quotes or whitespace",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(hosts: &[&str]) -> RewriteRules {
+        RewriteRules::new(hosts, "https", "edge.test").unwrap()
+    }
+
+    fn rw(r: &RewriteRules, s: &str) -> String {
+        r.rewrite_str(s).into_owned()
+    }
+
+    #[test]
+    fn rewrites_absolute_relative_and_json_forms() {
+        let r = rules(&["origin.example"]);
+        assert_eq!(
+            rw(&r, "http://origin.example/a?b#c"),
+            "https://edge.test/a?b#c"
+        );
+        assert_eq!(rw(&r, "HTTPS://ORIGIN.EXAMPLE/A"), "https://edge.test/A");
+        assert_eq!(rw(&r, "//origin.example/x"), "//edge.test/x");
+        assert_eq!(
+            rw(&r, r"https:\/\/origin.example\/x"),
+            r"https:\/\/edge.test\/x"
+        );
+        assert_eq!(rw(&r, r"\/\/origin.example\/x"), r"\/\/edge.test\/x");
+        assert_eq!(rw(&r, "url(//origin.example)"), "url(//edge.test)");
+        assert_eq!(
+            rw(&r, "a https://origin.example. b"),
+            "a https://edge.test. b"
+        );
+    }
+
+    #[test]
+    fn leaves_lookalikes_alone() {
+        let r = rules(&["origin.example"]);
+        for s in [
+            "https://cdn.origin.example/",
+            "https://origin.example.evil.com/",
+            "https://origin.examples/",
+            "https://origin.example-cdn.net/",
+            "https://notorigin.example/",
+            "https://user@origin.example.evil/",
+            "https://origin.example@evil.com/",
+            "https://origin.example:8080/",
+            "https://origin.example%2eevil.com/",
+            "ftp://origin.example/",
+            "ws://origin.example/",
+            "origin.example/path",
+            "mailto:me@origin.example",
+        ] {
+            assert_eq!(rw(&r, s), s, "{s}");
+        }
+    }
+
+    #[test]
+    fn never_rewrites_twice_or_inside_a_longer_host() {
+        let r = rules(&["example.com", "www.example.com"]);
+        assert_eq!(rw(&r, "https://www.example.com/"), "https://edge.test/");
+        assert_eq!(rw(&r, "https://example.com/"), "https://edge.test/");
+        let r = rules(&["example.com"]);
+        assert_eq!(
+            rw(&r, "https://www.example.com/"),
+            "https://www.example.com/"
+        );
+    }
+
+    #[test]
+    fn ports_must_match_the_rule() {
+        let r = rules(&["origin.example:8080"]);
+        assert_eq!(
+            rw(&r, "http://origin.example:8080/x"),
+            "https://edge.test/x"
+        );
+        assert_eq!(
+            rw(&r, "http://origin.example:80801/x"),
+            "http://origin.example:80801/x"
+        );
+        assert_eq!(rw(&r, "http://origin.example/x"), "http://origin.example/x");
+        let r = rules(&["origin.example"]);
+        assert_eq!(
+            rw(&r, "{\"a\":\"//origin.example\":1}"),
+            "{\"a\":\"//edge.test\":1}"
+        );
+    }
+
+    #[test]
+    fn validates_configuration() {
+        assert!(RewriteRules::new(["a.example"], "ftp", "e").is_err());
+        assert!(RewriteRules::new(["a.example"], "https", "e/x").is_err());
+        assert!(RewriteRules::new(["a.example"], "https", "").is_err());
+        for bad in [
+            "", "a/b", "a b", ".a", "a..b", "a:", "a:x", "a:123456", "[::1", "[zz]",
+        ] {
+            assert!(RewriteRules::new([bad], "https", "e").is_err(), "{bad:?}");
+        }
+        let r = RewriteRules::new(["A.Example", "a.example", "[::1]:8080"], "HTTP", "e:1").unwrap();
+        assert_eq!(r.hosts().collect::<Vec<_>>(), ["[::1]:8080", "a.example"]);
+        assert_eq!(r.scheme(), "http");
+        assert!(RewriteRules::new(Vec::<String>::new(), "https", "e")
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn need_more_only_when_undecidable() {
+        let r = rules(&["origin.example"]);
+        let buf = b"x //origin.exa";
+        assert_eq!(r.next_match(buf, 0, 0, false), Found::NeedMore { at: 2 });
+        assert_eq!(r.next_match(buf, 0, 0, true), Found::Exhausted);
+        assert_eq!(r.next_match(b"x //other", 0, 0, false), Found::Exhausted);
+        assert_eq!(
+            r.next_match(b"//origin.example.", 0, 0, false),
+            Found::NeedMore { at: 0 }
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! Service settings parsed from flat key/value configuration (the Config
+//! Store `sluice` on Fastly).
+//!
+//! Keys are flat strings (the edge-dictionary convention) so operators can
+//! change them without a deploy. Every key, its meaning and its default is
+//! documented in `docs/CONFIG.md`; a value that does not parse is a
+//! configuration error (HTTP 500 with the key name, never a panic), because
+//! silently falling back to a default would hide a broken deploy.
+
+use std::fmt;
+
+/// A configuration value that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The offending key.
+    pub key: &'static str,
+    /// What was wrong, safe to show to a client (no values echoed).
+    pub problem: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config key `{}` {}", self.key, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Output encoding policy for rewritten bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputEncoding {
+    /// Re-encode in the origin's encoding (when the client accepts it).
+    Origin,
+    /// Send identity and let Fastly's host compress (`x-compress-hint: on`),
+    /// which costs no guest CPU.
+    IdentityWithHint,
+}
+
+/// Typed settings for one request.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Lower-case origin hosts whose URLs are rewritten to the edge host.
+    pub rewrite_hosts: Vec<String>,
+    /// The log level for `log-fastly`.
+    pub log_level: LogLevel,
+    /// Path prefixes whose HTML gets the buffered `ETag` post-processor.
+    pub buffered_paths: Vec<String>,
+    /// Cap for the buffered path; over it the response streams instead.
+    pub buffer_max_bytes: usize,
+    /// How rewritten bodies are encoded for the client.
+    pub output_encoding: OutputEncoding,
+    /// `Max-Age` of the synthetic ID cookie, in seconds.
+    pub synthetic_id_max_age: u64,
+    /// Largest accepted request body, in bytes (`None`: unlimited).
+    pub upload_max_bytes: Option<u64>,
+    /// Largest decoded body the pipeline accepts (`None`: unlimited).
+    pub max_decoded_bytes: Option<u64>,
+    /// Path prefix of the AI gateway's OpenAI-compatible routes.
+    pub ai_prefix: String,
+    /// Largest AI request body, in bytes.
+    pub ai_max_body_bytes: usize,
+    /// Attempts per AI request (primary, then `llm_fallback`).
+    pub ai_max_attempts: u32,
+    /// Wait before the first retry, in milliseconds (doubles per retry).
+    pub ai_backoff_ms: u64,
+    /// Serve the unparsed relay route `/__relay{prefix}/...` (benchmark
+    /// floor; still authenticated).
+    pub ai_relay_floor: bool,
+}
+
+impl Settings {
+    /// The defaults documented in `docs/CONFIG.md`.
+    pub fn defaults() -> Self {
+        Self {
+            rewrite_hosts: Vec::new(),
+            log_level: LogLevel::Info,
+            buffered_paths: Vec::new(),
+            buffer_max_bytes: 16 * 1024 * 1024,
+            output_encoding: OutputEncoding::Origin,
+            synthetic_id_max_age: 365 * 24 * 3600,
+            upload_max_bytes: None,
+            max_decoded_bytes: None,
+            ai_prefix: "/v1".to_owned(),
+            ai_max_body_bytes: 4 * 1024 * 1024,
+            ai_max_attempts: 2,
+            ai_backoff_ms: 100,
+            ai_relay_floor: false,
+        }
+    }
+
+    /// Parses settings from any key lookup (the Config Store in production).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut s = Self::defaults();
+        if let Some(v) = get("publisher.rewrite_hosts") {
+            s.rewrite_hosts = parse_hosts(&v)?;
+        }
+        if let Some(v) = get("log.level") {
+            s.log_level = v.trim().parse().map_err(|_| ConfigError {
+                key: "log.level",
+                problem: "must be one of off, error, warn, info, debug, trace",
+            })?;
+        }
+        if let Some(v) = get("publisher.buffered_paths") {
+            s.buffered_paths = list(&v)
+                .map(|p| {
+                    if p.starts_with('/') {
+                        Ok(p.to_owned())
+                    } else {
+                        Err(ConfigError {
+                            key: "publisher.buffered_paths",
+                            problem: "entries must be path prefixes starting with /",
+                        })
+                    }
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = get("publisher.buffer_max_bytes") {
+            s.buffer_max_bytes = parse_num(&v, "publisher.buffer_max_bytes")?;
+        }
+        if let Some(v) = get("publisher.output_encoding") {
+            s.output_encoding = match v.trim() {
+                "origin" => OutputEncoding::Origin,
+                "identity" => OutputEncoding::IdentityWithHint,
+                _ => {
+                    return Err(ConfigError {
+                        key: "publisher.output_encoding",
+                        problem: "must be `origin` or `identity`",
+                    })
+                }
+            };
+        }
+        if let Some(v) = get("publisher.synthetic_id_max_age") {
+            s.synthetic_id_max_age = parse_num(&v, "publisher.synthetic_id_max_age")?;
+        }
+        if let Some(v) = get("upload.max_bytes") {
+            s.upload_max_bytes = parse_optional_num(&v, "upload.max_bytes")?;
+        }
+        if let Some(v) = get("pipeline.max_decoded_bytes") {
+            s.max_decoded_bytes = parse_optional_num(&v, "pipeline.max_decoded_bytes")?;
+        }
+        if let Some(v) = get("ai.prefix") {
+            let v = v.trim();
+            if !(v.is_empty() || v.starts_with('/')) || v.contains(char::is_whitespace) {
+                return Err(ConfigError {
+                    key: "ai.prefix",
+                    problem: "must be a path prefix starting with /",
+                });
+            }
+            s.ai_prefix = v.to_owned();
+        }
+        if let Some(v) = get("ai.max_body_bytes") {
+            s.ai_max_body_bytes = parse_num(&v, "ai.max_body_bytes")?;
+        }
+        if let Some(v) = get("ai.max_attempts") {
+            s.ai_max_attempts = parse_num(&v, "ai.max_attempts")?;
+            if s.ai_max_attempts == 0 {
+                return Err(ConfigError {
+                    key: "ai.max_attempts",
+                    problem: "must be at least 1",
+                });
+            }
+        }
+        if let Some(v) = get("ai.backoff_ms") {
+            s.ai_backoff_ms = parse_num(&v, "ai.backoff_ms")?;
+        }
+        if let Some(v) = get("ai.relay_floor") {
+            s.ai_relay_floor = match v.trim() {
+                "true" | "on" | "1" => true,
+                "false" | "off" | "0" => false,
+                _ => {
+                    return Err(ConfigError {
+                        key: "ai.relay_floor",
+                        problem: "must be true or false",
+                    })
+                }
+            };
+        }
+        Ok(s)
+    }
+
+    /// True when the buffered post-processor is enabled for `path`.
+    pub fn wants_buffering(&self, path: &str) -> bool {
+        self.buffered_paths
+            .iter()
+            .any(|p| path.starts_with(p.as_str()))
+    }
+}
+
+fn list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn parse_hosts(v: &str) -> Result<Vec<String>, ConfigError> {
+    list(v)
+        .map(|h| {
+            let ok = h
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+            if ok && !h.starts_with('.') {
+                Ok(h.to_ascii_lowercase())
+            } else {
+                Err(ConfigError {
+                    key: "publisher.rewrite_hosts",
+                    problem: "must be a comma-separated list of hostnames",
+                })
+            }
+        })
+        .collect()
+}
+
+fn parse_num<T: std::str::FromStr>(v: &str, key: &'static str) -> Result<T, ConfigError> {
+    v.trim().parse().map_err(|_| ConfigError {
+        key,
+        problem: "must be a non-negative integer",
+    })
+}
+
+fn parse_optional_num(v: &str, key: &'static str) -> Result<Option<u64>, ConfigError> {
+    match v.trim() {
+        "" | "unlimited" => Ok(None),
+        other => parse_num(other, key).map(Some),
+    }
+}
+
+/// Log verbosity, mirrored from `log::LevelFilter` so the core needs no
+/// logging dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Nothing.
+    Off,
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// The default: one access line per request plus warnings.
+    Info,
+    /// Per-step detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl std::str::FromStr for LogLevel {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "off" => LogLevel::Off,
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            _ => return Err(()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn empty_store_gives_documented_defaults() {
+        let s = parse(&[]).unwrap();
+        assert!(s.rewrite_hosts.is_empty());
+        assert_eq!(s.log_level, LogLevel::Info);
+        assert_eq!(s.buffer_max_bytes, 16 * 1024 * 1024);
+        assert_eq!(s.output_encoding, OutputEncoding::Origin);
+        assert_eq!(s.upload_max_bytes, None);
+    }
+
+    #[test]
+    fn values_parse_and_hosts_are_normalised() {
+        let s = parse(&[
+            (
+                "publisher.rewrite_hosts",
+                " WWW.Origin.Example, cdn.example:8443 ,",
+            ),
+            ("log.level", "debug"),
+            ("publisher.buffered_paths", "/etag/, /static"),
+            ("publisher.output_encoding", "identity"),
+            ("upload.max_bytes", "1048576"),
+        ])
+        .unwrap();
+        assert_eq!(s.rewrite_hosts, ["www.origin.example", "cdn.example:8443"]);
+        assert_eq!(s.log_level, LogLevel::Debug);
+        assert!(s.wants_buffering("/etag/page.html"));
+        assert!(!s.wants_buffering("/other"));
+        assert_eq!(s.output_encoding, OutputEncoding::IdentityWithHint);
+        assert_eq!(s.upload_max_bytes, Some(1_048_576));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (key, value) in [
+            ("publisher.rewrite_hosts", "https://origin.example/"),
+            ("log.level", "loud"),
+            ("publisher.buffered_paths", "etag"),
+            ("publisher.buffer_max_bytes", "-1"),
+            ("publisher.output_encoding", "zstd"),
+            ("upload.max_bytes", "ten"),
+            ("ai.prefix", "v1"),
+            ("ai.max_attempts", "0"),
+            ("ai.relay_floor", "maybe"),
+        ] {
+            let err = parse(&[(key, value)]).unwrap_err();
+            assert_eq!(err.key, key);
+            assert!(!err.to_string().contains(value), "{err}");
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Bad input and failing writers give the right typed error, never a panic,
+//! and poison the pipeline.
+
+mod pipeline_support;
+
+use std::io::{self, Write};
+
+use pipeline_support::*;
+use sluice_core::{
+    BombLimit, ConfigError, ContentEncoding, ContentKind, ErrorSource, Limits, Pipeline, PipelineConfig,
+    PipelineError, RewriteRules,
+};
+
+const PAGE: &[u8] = b"<html><body><a href=\"https://origin.example/a\">a</a>\
+<p>some text that compresses reasonably well, some text that compresses</p></body></html>";
+
+fn rules() -> RewriteRules {
+    RewriteRules::new(["origin.example"], "https", "edge.test").unwrap()
+}
+
+fn cfg(input: ContentEncoding) -> PipelineConfig {
+    config(ContentKind::Html, input, ContentEncoding::Identity, rules())
+}
+
+/// Feeds `body` in small chunks and finishes; returns the first error.
+fn feed(config: PipelineConfig, body: &[u8]) -> Result<Vec<u8>, PipelineError> {
+    run_chunks(config, body.chunks(5))
+}
+
+#[test]
+fn truncated_streams_are_truncated_errors() {
+    for enc in [ContentEncoding::Gzip, ContentEncoding::Deflate, ContentEncoding::Brotli] {
+        let full = encode(enc, PAGE);
+        assert!(feed(cfg(enc), &full).is_ok(), "{enc} full stream");
+        for cut in 1..full.len() {
+            match feed(cfg(enc), &full[..cut]) {
+                Err(e @ PipelineError::Truncated { encoding }) => {
+                    assert_eq!(encoding, enc);
+                    assert_eq!(e.source_side(), ErrorSource::Origin);
+                    assert_eq!(e.class(), "truncated_input");
+                }
+                other => panic!("{enc} cut at {cut}/{}: {other:?}", full.len()),
+            }
+        }
+    }
+}
+
+#[test]
+fn corrupt_gzip_and_deflate_are_corrupt_input() {
+    for enc in [ContentEncoding::Gzip, ContentEncoding::Deflate] {
+        let full = encode(enc, PAGE);
+        // Flip bits in the compressed payload and in the checksum trailer;
+        // deflate data or the CRC/Adler check must catch every one.
+        let mut caught = 0;
+        // gzip's MTIME/XFL/OS header bytes (4..10) are not checked by anyone.
+        let first = if enc == ContentEncoding::Gzip { 10 } else { 2 };
+        for at in first..full.len() {
+            let mut bad = full.clone();
+            bad[at] ^= 0x55;
+            match feed(cfg(enc), &bad) {
+                Err(PipelineError::CorruptInput { encoding, .. }) => {
+                    assert_eq!(encoding, enc);
+                    caught += 1;
+                }
+                // A flip in gzip's optional header fields can make the
+                // stream look longer than it is.
+                Err(PipelineError::Truncated { .. }) => {}
+                other => panic!("{enc} flip at {at}: {other:?}"),
+            }
+        }
+        assert!(caught > full.len() / 2, "{enc}: only {caught} flips detected");
+    }
+}
+
+#[test]
+fn garbage_brotli_is_corrupt_input() {
+    // 0xff... cannot start a valid brotli stream (reserved window bits /
+    // invalid meta-block header).
+    let err = feed(cfg(ContentEncoding::Brotli), &[0xff; 64]).unwrap_err();
+    assert!(matches!(err, PipelineError::CorruptInput { encoding: ContentEncoding::Brotli, .. }), "{err:?}");
+    let mut trailing = encode(ContentEncoding::Brotli, PAGE);
+    trailing.extend_from_slice(b"trailing");
+    let err = feed(cfg(ContentEncoding::Brotli), &trailing).unwrap_err();
+    assert!(matches!(err, PipelineError::CorruptInput { .. }), "{err:?}");
+}
+
+#[test]
+fn a_lying_content_encoding_is_corrupt_input() {
+    // Plain HTML labelled gzip / deflate / br.
+    for enc in [ContentEncoding::Gzip, ContentEncoding::Deflate, ContentEncoding::Brotli] {
+        let err = feed(cfg(enc), PAGE).unwrap_err();
+        assert!(
+            matches!(&err, PipelineError::CorruptInput { encoding, .. } if *encoding == enc),
+            "{enc}: {err:?}"
+        );
+        assert_eq!(err.class(), "corrupt_input");
+    }
+    // gzip labelled br, br labelled gzip.
+    let err = feed(cfg(ContentEncoding::Brotli), &encode(ContentEncoding::Gzip, PAGE)).unwrap_err();
+    assert!(matches!(err, PipelineError::CorruptInput { .. }), "{err:?}");
+    let err = feed(cfg(ContentEncoding::Gzip), &encode(ContentEncoding::Brotli, PAGE)).unwrap_err();
+    assert!(matches!(err, PipelineError::CorruptInput { .. }), "{err:?}");
+}
+
+/// A gzip stream of `n` zero bytes, compressed on the fly.
+fn gzip_zeros(n: usize) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(zeros.len());
+        e.write_all(&zeros[..k]).unwrap();
+        left -= k;
+    }
+    e.finish().unwrap()
+}
+
+#[test]
+fn decompression_bombs_are_stopped_early() {
+    // 256 MiB of zeros is ~250 KiB of gzip: a 1000:1 ratio.
+    let bomb = gzip_zeros(256 << 20);
+    let mut p = Pipeline::new(cfg(ContentEncoding::Gzip), Vec::new()).unwrap();
+    let mut fed = 0;
+    let err = loop {
+        let chunk = &bomb[fed..(fed + 4096).min(bomb.len())];
+        fed += chunk.len();
+        if let Err(e) = p.write_chunk(chunk) {
+            break e;
+        }
+        assert!(fed < bomb.len(), "the whole bomb was accepted");
+    };
+    match err {
+        PipelineError::DecompressionBomb { decoded, encoded, limit: BombLimit::Ratio(100) } => {
+            assert!(decoded > 100 * encoded, "{decoded}/{encoded}");
+            // Caught within one decoded piece of the 1 MiB grace.
+            assert!(decoded < 2 << 20, "stopped only after {decoded} bytes");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(p.write_chunk(b"x"), Err(PipelineError::Poisoned)));
+
+    // The total cap applies to any coding, identity included.
+    let mut c = cfg(ContentEncoding::Identity);
+    c.limits = Limits::default().with_max_decoded_bytes(Some(100));
+    let err = feed(c, PAGE).unwrap_err();
+    assert!(matches!(err, PipelineError::DecompressionBomb { limit: BombLimit::Total(100), .. }), "{err:?}");
+    assert_eq!(err.class(), "decompression_bomb");
+
+    // A small, highly compressible page is inside the grace allowance.
+    let small = gzip_zeros(512 << 10);
+    assert!(feed(cfg(ContentEncoding::Gzip), &small).is_ok());
+    // And the ratio cap can be disabled.
+    let mut c = cfg(ContentEncoding::Gzip);
+    c.limits = Limits::default().with_max_ratio(0);
+    c.kind = ContentKind::Other;
+    assert!(feed(c, &gzip_zeros(4 << 20)).is_ok());
+}
+
+/// Streams `<a href="` + `n` bytes of `a` with no `>` into an HTML pipeline.
+fn unterminated_attribute(limits: Limits, n: usize) -> (Result<(), PipelineError>, u64) {
+    let mut c = cfg(ContentEncoding::Identity);
+    c.limits = limits;
+    let mut p = Pipeline::new(c, io::sink()).unwrap();
+    let chunk = vec![b'a'; 64 << 10];
+    let mut result = p.write_chunk(b"<html><body><a href=\"");
+    let mut sent = 0;
+    while result.is_ok() && sent < n {
+        result = p.write_chunk(&chunk);
+        sent += chunk.len();
+    }
+    let result = result.and_then(|()| p.finish().map(drop));
+    (result, sent as u64)
+}
+
+#[test]
+fn a_huge_unterminated_attribute_hits_the_html_memory_cap() {
+    let (result, sent) = unterminated_attribute(Limits::default(), 100 << 20);
+    match result {
+        Err(e @ PipelineError::HtmlMemoryLimit { limit }) => {
+            assert_eq!(limit, 4 << 20);
+            assert_eq!(e.source_side(), ErrorSource::Origin);
+            assert_eq!(e.class(), "html_memory_limit");
+        }
+        other => panic!("{other:?}"),
+    }
+    // It fails as soon as the cap is crossed, not after buffering 100 MiB.
+    assert!(sent <= 5 << 20, "failed only after {sent} bytes");
+    let (result, sent) = unterminated_attribute(Limits::default().with_html_memory(256 << 10), 100 << 20);
+    assert!(matches!(result, Err(PipelineError::HtmlMemoryLimit { limit }) if limit == 256 << 10));
+    assert!(sent <= 512 << 10, "failed only after {sent} bytes");
+}
+
+#[test]
+fn huge_text_and_raw_text_stream_without_hitting_the_cap() {
+    // Text and <script> content have no token to buffer: they stream.
+    for (open, close) in [("<p>", "</p>"), ("<script>var s='", "';</script>"), ("<style>/*", "*/</style>")] {
+        let mut c = cfg(ContentEncoding::Identity);
+        c.limits = Limits::default().with_html_memory(256 << 10);
+        let mut p = Pipeline::new(c, io::sink()).unwrap();
+        p.write_chunk(open.as_bytes()).unwrap();
+        let chunk = [b"x https://origin.example/y ".as_slice(); 2048].concat();
+        for _ in 0..200 {
+            p.write_chunk(&chunk).unwrap();
+        }
+        p.write_chunk(close.as_bytes()).unwrap();
+        let stats = p.stats();
+        p.finish().unwrap();
+        let in_region = open != "<p>";
+        assert_eq!(stats.urls_rewritten > 0, in_region, "{open}");
+    }
+}
+
+/// Fails every write once `budget` bytes have been accepted.
+struct FailingWriter {
+    budget: usize,
+}
+
+impl Write for FailingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() > self.budget {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "client went away"));
+        }
+        self.budget -= buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn downstream_failures_are_downstream_errors() {
+    for out in [ContentEncoding::Identity, ContentEncoding::Gzip, ContentEncoding::Brotli] {
+        let c = config(ContentKind::Html, ContentEncoding::Identity, out, rules());
+        let mut p = Pipeline::new(c, FailingWriter { budget: 10 }).unwrap();
+        let err = PAGE
+            .chunks(16)
+            .try_for_each(|c| p.write_chunk(c))
+            .err()
+            .unwrap_or_else(|| panic!("{out}: writer failure not reported"));
+        assert!(matches!(&err, PipelineError::Downstream(e) if e.kind() == io::ErrorKind::BrokenPipe), "{err:?}");
+        assert_eq!(err.source_side(), ErrorSource::Downstream);
+        assert!(matches!(p.write_chunk(b"more"), Err(PipelineError::Poisoned)));
+        assert!(matches!(p.finish(), Err(PipelineError::Poisoned)));
+    }
+}
+
+struct FailingReader;
+
+impl io::Read for FailingReader {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::Error::new(io::ErrorKind::ConnectionReset, "origin reset"))
+    }
+}
+
+#[test]
+fn origin_read_failures_are_upstream_errors() {
+    let p = Pipeline::new(cfg(ContentEncoding::Identity), Vec::new()).unwrap();
+    let err = p.process(FailingReader).unwrap_err();
+    assert!(matches!(&err, PipelineError::Upstream(e) if e.kind() == io::ErrorKind::ConnectionReset));
+    assert_eq!(err.source_side(), ErrorSource::Origin);
+}
+
+#[test]
+fn bad_configuration_is_a_config_error() {
+    let mut c = cfg(ContentEncoding::Identity);
+    c.gzip_level = 10;
+    let err = Pipeline::new(c, Vec::new()).unwrap_err();
+    assert!(matches!(err, PipelineError::Config(ConfigError::GzipLevel(10))));
+    assert_eq!(err.source_side(), ErrorSource::Internal);
+    let mut c = cfg(ContentEncoding::Identity);
+    c.brotli_quality = 12;
+    assert!(matches!(
+        Pipeline::new(c, Vec::new()),
+        Err(PipelineError::Config(ConfigError::BrotliQuality(12)))
+    ));
+}
+
+#[test]
+fn invalid_utf8_and_nuls_are_just_bytes() {
+    let body: &[u8] = b"<p>\xff\xfe\0\xc3</p><a href=\"\xff//origin.example/\0\x80\">\0</a>\xf0\x28\x8c\x28";
+    let want: &[u8] = b"<p>\xff\xfe\0\xc3</p><a href=\"\xff//edge.test/\0\x80\">\0</a>\xf0\x28\x8c\x28";
+    for kind in [ContentKind::Html, ContentKind::JavaScript] {
+        let got = feed(config(kind, ContentEncoding::Identity, ContentEncoding::Identity, rules()), body).unwrap();
+        assert_eq!(got, want, "{kind:?}");
+    }
+}

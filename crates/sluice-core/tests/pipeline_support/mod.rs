@@ -1,0 +1,368 @@
+//! Shared helpers for the pipeline integration tests: the corpus, a
+//! reproducible random-split harness, reference codecs and the round-trip
+//! aligner.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use sluice_core::{
+    ContentEncoding, ContentKind, Pipeline, PipelineConfig, PipelineError, RewriteRules,
+};
+
+/// The edge authority every test rewrites to. It appears in no corpus page,
+/// so swapping it back is unambiguous.
+pub const EDGE: &str = "edge.sluice.test:8443";
+/// The request scheme every test uses.
+pub const SCHEME: &str = "https";
+
+pub const ENCODINGS: [ContentEncoding; 3] = [
+    ContentEncoding::Identity,
+    ContentEncoding::Gzip,
+    ContentEncoding::Brotli,
+];
+
+/// One corpus page.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    /// The page's own host from pages.tsv (`None` for `-`).
+    pub host: Option<String>,
+    /// `urls_on_origin_host` from pages.tsv.
+    pub urls_on_host: usize,
+}
+
+impl Page {
+    /// The rewrite host for this page: its own host, or a host that does
+    /// not occur (pages without one still prove chunking invariance).
+    pub fn rewrite_host(&self) -> &str {
+        self.host.as_deref().unwrap_or("no-origin-host.invalid")
+    }
+
+    pub fn rules(&self) -> RewriteRules {
+        RewriteRules::new([self.rewrite_host()], SCHEME, EDGE).unwrap()
+    }
+}
+
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("SLUICE_CORPUS_DIR").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/corpus"
+            ))
+        },
+        PathBuf::from,
+    )
+}
+
+/// All pages listed in pages.tsv (loaded once per test binary).
+pub fn corpus() -> &'static [Page] {
+    static PAGES: OnceLock<Vec<Page>> = OnceLock::new();
+    PAGES.get_or_init(|| {
+        let dir = corpus_dir();
+        let tsv = std::fs::read_to_string(dir.join("pages.tsv"))
+            .unwrap_or_else(|e| panic!("corpus not found at {}: {e}", dir.display()));
+        let pages: Vec<Page> = tsv
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                let bytes = std::fs::read(dir.join("pages").join(f[0])).unwrap();
+                assert_eq!(bytes.len(), f[1].parse::<usize>().unwrap(), "{}", f[0]);
+                Page {
+                    name: f[0].to_owned(),
+                    bytes,
+                    host: (f[2] != "-").then(|| f[2].to_owned()),
+                    urls_on_host: f[3].parse().unwrap(),
+                }
+            })
+            .collect();
+        assert_eq!(pages.len(), 130, "the corpus has 130 pages");
+        pages
+    })
+}
+
+/// A small, fast, reproducible PRNG (SplitMix64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+}
+
+/// The split seed: `SLUICE_SPLIT_SEED` if set, else derived from the clock.
+/// Printed so any failure can be replayed exactly.
+pub fn split_seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        let seed = match std::env::var("SLUICE_SPLIT_SEED") {
+            Ok(s) => s.trim().parse().expect("SLUICE_SPLIT_SEED must be a u64"),
+            Err(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64),
+        };
+        eprintln!("random splits: SLUICE_SPLIT_SEED={seed}");
+        seed
+    })
+}
+
+/// A per-case RNG: the global seed mixed with a case label, so one case can
+/// be replayed without running the others first.
+pub fn rng_for(label: &str) -> Rng {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in label.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    Rng::new(split_seed() ^ h)
+}
+
+/// Splits `data` at random points: a mix of 1..=8, 9..=512 and up to
+/// 64 KiB chunks, so every size class meets every boundary.
+pub fn random_chunks<'a>(data: &'a [u8], rng: &mut Rng) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let n = match rng.range(0, 9) {
+            0..=2 => rng.range(1, 8),
+            3..=6 => rng.range(9, 512),
+            _ => rng.range(513, 64 << 10),
+        }
+        .min(rest.len());
+        let (a, b) = rest.split_at(n);
+        out.push(a);
+        rest = b;
+    }
+    out
+}
+
+pub fn encode(enc: ContentEncoding, data: &[u8]) -> Vec<u8> {
+    match enc {
+        ContentEncoding::Identity => data.to_vec(),
+        ContentEncoding::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        ContentEncoding::Deflate => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        ContentEncoding::Brotli => {
+            let mut out = Vec::new();
+            {
+                let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+                w.write_all(data).unwrap();
+            }
+            out
+        }
+    }
+}
+
+/// Reference decoder (flate2's own readers and brotli's `Decompressor`);
+/// panics on an invalid or incomplete stream.
+pub fn decode(enc: ContentEncoding, data: &[u8]) -> Vec<u8> {
+    try_decode(enc, data).unwrap_or_else(|e| panic!("output is not valid {enc}: {e}"))
+}
+
+pub fn try_decode(enc: ContentEncoding, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match enc {
+        ContentEncoding::Identity => out.extend_from_slice(data),
+        ContentEncoding::Gzip => {
+            flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out)?;
+        }
+        ContentEncoding::Deflate => {
+            flate2::read::ZlibDecoder::new(data).read_to_end(&mut out)?;
+        }
+        ContentEncoding::Brotli => {
+            brotli::Decompressor::new(data, 4096).read_to_end(&mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes as much of a *partial* stream as possible (for early-output
+/// checks): returns the bytes decodable so far.
+pub fn decode_prefix(enc: ContentEncoding, data: &[u8]) -> Vec<u8> {
+    match enc {
+        ContentEncoding::Identity => data.to_vec(),
+        ContentEncoding::Gzip | ContentEncoding::Deflate => {
+            let mut d = if enc == ContentEncoding::Gzip {
+                flate2::Decompress::new_gzip(15)
+            } else {
+                flate2::Decompress::new(true)
+            };
+            let mut out = Vec::with_capacity(data.len() * 20 + 1024);
+            let mut input = data;
+            loop {
+                out.reserve(64 << 10);
+                let before = d.total_in();
+                let status = d
+                    .decompress_vec(input, &mut out, flate2::FlushDecompress::Sync)
+                    .expect("partial stream must be valid so far");
+                input = &input[(d.total_in() - before) as usize..];
+                if input.is_empty() && out.capacity() > out.len()
+                    || status == flate2::Status::StreamEnd
+                {
+                    break;
+                }
+            }
+            out
+        }
+        ContentEncoding::Brotli => {
+            let mut out = Vec::new();
+            let mut r = brotli::Decompressor::new(data, 4096);
+            let mut buf = [0u8; 4096];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    // Running out of input mid-stream is expected here.
+                    Err(_) => break,
+                }
+            }
+            out
+        }
+    }
+}
+
+pub fn config(
+    kind: ContentKind,
+    input: ContentEncoding,
+    output: ContentEncoding,
+    rules: RewriteRules,
+) -> PipelineConfig {
+    PipelineConfig::new(input, output, kind, rules)
+}
+
+/// Runs a pipeline over the given chunks into a `Vec`.
+pub fn run_chunks<'a>(
+    config: PipelineConfig,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, PipelineError> {
+    let mut p = Pipeline::new(config, Vec::new())?;
+    for c in chunks {
+        p.write_chunk(c)?;
+    }
+    p.finish()
+}
+
+/// Runs identity-in identity-out over the whole input at once.
+pub fn rewrite_whole(kind: ContentKind, rules: RewriteRules, input: &[u8]) -> Vec<u8> {
+    run_chunks(
+        config(
+            kind,
+            ContentEncoding::Identity,
+            ContentEncoding::Identity,
+            rules,
+        ),
+        [input],
+    )
+    .unwrap()
+}
+
+/// Checks that `output` is `input` with only rewrite-host URL prefixes
+/// changed: swapping each `https://EDGE` back to the input's
+/// `http(s)://host` (any case, the scheme it had) and each scheme-less
+/// `//EDGE` / `\/\/EDGE` back to `//host` gives the input exactly.
+///
+/// The scheme needs this care because the pipeline maps both `http:` and
+/// `https:` to the request scheme, so a plain string swap could not tell
+/// which one the input had. Returns the number of rewritten URLs.
+pub fn assert_round_trip(input: &[u8], output: &[u8], host: &str, label: &str) -> usize {
+    let edge = EDGE.as_bytes();
+    let host = host.as_bytes();
+    let (mut i, mut o, mut n) = (0usize, 0usize, 0usize);
+    for e in memchr::memmem::find_iter(output, edge) {
+        let before = &output[o..e];
+        let (marker, abs): (&[u8], bool) = if before.ends_with(b"https://") {
+            (b"//", true)
+        } else if before.ends_with(b"https:\\/\\/") {
+            (b"\\/\\/", true)
+        } else if before.ends_with(b"//") {
+            (b"//", false)
+        } else if before.ends_with(b"\\/\\/") {
+            (b"\\/\\/", false)
+        } else {
+            panic!("{label}: edge authority at {e} is not after a URL marker");
+        };
+        let prefix = marker.len() + if abs { 6 } else { 0 };
+        let literal = &output[o..e - prefix];
+        assert!(
+            input.len() >= i + literal.len() && &input[i..i + literal.len()] == literal,
+            "{label}: output differs from input before output offset {} (input offset {i})",
+            e - prefix
+        );
+        i += literal.len();
+        if abs {
+            let rest = &input[i..];
+            let scheme = if rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"https:") {
+                6
+            } else if rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b"http:") {
+                5
+            } else {
+                panic!("{label}: rewritten absolute URL at input offset {i} had no http(s) scheme");
+            };
+            i += scheme;
+        }
+        let want = [marker, host].concat();
+        let got = &input[i..(i + want.len()).min(input.len())];
+        assert!(
+            got.eq_ignore_ascii_case(&want),
+            "{label}: input at {i} is {:?}, expected the origin URL {:?}",
+            String::from_utf8_lossy(got),
+            String::from_utf8_lossy(&want)
+        );
+        i += want.len();
+        o = e + edge.len();
+        n += 1;
+    }
+    assert!(
+        output[o..] == input[i..],
+        "{label}: output tail differs from input tail (input offset {i})"
+    );
+    n
+}
+
+/// First index where two byte strings differ, for readable assertions.
+pub fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))
+}
+
+#[track_caller]
+pub fn assert_same(got: &[u8], want: &[u8], label: &str) {
+    if let Some(at) = first_difference(got, want) {
+        let ctx = |s: &[u8]| {
+            String::from_utf8_lossy(&s[at.saturating_sub(40)..(at + 40).min(s.len())]).into_owned()
+        };
+        panic!(
+            "{label}: outputs differ at byte {at} (len {} vs {}):\n got: {:?}\nwant: {:?}",
+            got.len(),
+            want.len(),
+            ctx(got),
+            ctx(want)
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! Request routing: one module per endpoint family, documented in the
+//! crate README.
+
+mod bytes;
+mod cond;
+mod echo;
+mod events;
+mod generated;
+mod index;
+mod llm;
+mod misc;
+mod ndjson;
+mod pages;
+mod sse;
+mod status;
+mod upload;
+
+use crate::body::{self, ConnControl, ResBody};
+use crate::error::RouteError;
+use crate::query::Query;
+use crate::state::AppState;
+use ::bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use std::sync::Arc;
+
+/// The service error that makes hyper drop the connection without a
+/// response (used only for deliberate fault injection).
+#[derive(Debug, thiserror::Error)]
+#[error("connection killed on purpose")]
+pub struct ConnKilled;
+
+/// Everything a route needs besides the request itself.
+pub struct Ctx {
+    /// Shared server state.
+    pub state: Arc<AppState>,
+    /// This connection's reset switch.
+    pub ctl: ConnControl,
+    /// The decoded query string.
+    pub query: Query,
+    /// The request path, without the query.
+    pub path: String,
+}
+
+/// Serves one request. Never panics: route errors become plain-text error
+/// responses; only a deliberate kill closes the connection without one.
+pub async fn handle(
+    state: Arc<AppState>,
+    ctl: ConnControl,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ConnKilled> {
+    let name = state.name.clone();
+    let path = req.uri().path().to_owned();
+    let ctx = Ctx {
+        query: Query::parse(req.uri().query()),
+        path,
+        state,
+        ctl,
+    };
+    let mut resp = match dispatch(&ctx, req).await {
+        Ok(r) => r,
+        Err(RouteError::ConnectionKilled) => {
+            ctx.ctl.arm_reset();
+            return Err(ConnKilled);
+        }
+        Err(e) => error_response(&e),
+    };
+    resp.headers_mut().insert("x-mock-backend", name);
+    Ok(resp)
+}
+
+async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<ResBody>, RouteError> {
+    let path = ctx.path.clone();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segs.as_slice() {
+        [""] => index::serve(ctx, req.method()),
+        ["healthz"] => Ok(text(StatusCode::OK, "ok\n")),
+        ["pages", name] => pages::serve(ctx, &req, name).await,
+        ["bytes", n] => bytes::serve(ctx, &req, n, false),
+        ["bytes", n, "sha256"] => bytes::sha256(ctx, req.method(), n).await,
+        ["drip", n] => bytes::serve(ctx, &req, n, true),
+        ["gen", kind, n] => generated::serve(ctx, &req, kind, n),
+        ["status", code] => status::serve(ctx, req.method(), code),
+        ["redirect"] => misc::redirect(ctx),
+        ["cookie"] => misc::cookie(ctx),
+        ["headers"] => misc::headers(ctx),
+        ["slow-headers"] => misc::slow_headers(ctx).await,
+        ["echo", ..] => echo::serve(req).await,
+        ["upload", ..] => upload::serve(ctx, req).await,
+        ["sse"] => sse::serve(ctx, &req),
+        ["api", endpoint @ ("chat" | "generate")] => ndjson::serve(ctx, req, endpoint).await,
+        ["v1", ..] => llm::serve(ctx, req).await,
+        ["__events"] => events::serve(ctx, req.method()),
+        _ => Err(RouteError::NotFound(path.clone())),
+    }
+}
+
+/// 405 unless `method` is one of `allowed` (`allow_header` lists them).
+pub fn allow(
+    method: &Method,
+    allowed: &[Method],
+    allow_header: &'static str,
+) -> Result<(), RouteError> {
+    if allowed.contains(method) {
+        Ok(())
+    } else {
+        Err(RouteError::MethodNotAllowed(allow_header))
+    }
+}
+
+/// A plain-text response.
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResBody> {
+    with_type(status, "text/plain; charset=utf-8", body)
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<ResBody> {
+    with_type(status, "application/json", value.to_string())
+}
+
+/// A response with the given Content-Type and an in-memory body.
+pub fn with_type(
+    status: StatusCode,
+    ct: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<ResBody> {
+    let mut r = Response::new(body::full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    r
+}
+
+fn error_response(e: &RouteError) -> Response<ResBody> {
+    let mut r = text(e.status(), format!("{e}\n"));
+    if let RouteError::MethodNotAllowed(allow) = e {
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    r
+}
+
+/// Content-Type from `?ct=` / `?charset=`, else `default` (which may carry
+/// its own charset). `?charset=none` drops the parameter.
+pub fn content_type(q: &Query, default: &str) -> Result<HeaderValue, RouteError> {
+    let base = q.get("ct").unwrap_or(default);
+    let value = match q.get("charset") {
+        None => base.to_owned(),
+        Some(cs) => {
+            let mime = base.split(';').next().unwrap_or(base).trim();
+            if cs == "none" || cs.is_empty() {
+                mime.to_owned()
+            } else {
+                format!("{mime}; charset={cs}")
+            }
+        }
+    };
+    HeaderValue::from_str(&value)
+        .map_err(|_| RouteError::bad(format!("invalid content type {value:?}")))
+}
+
+/// A host for generated links: letters, digits, `.`, `-` and `:port`.
+pub fn link_host(q: &Query) -> Result<String, RouteError> {
+    let host = q.get("host").unwrap_or("origin.example");
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if ok {
+        Ok(host.to_owned())
+    } else {
+        Err(RouteError::bad(format!(
+            "host={host:?} is not a plain host name"
+        )))
+    }
+}
+
+/// Reads a whole request body of at most `cap` bytes (413 past it, 400 if
+/// the body breaks). For the small JSON bodies of the stream endpoints.
+pub async fn read_capped(body: Incoming, cap: usize) -> Result<Bytes, RouteError> {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    match Limited::new(body, cap).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(RouteError::PayloadTooLarge(cap as u64)),
+        Err(e) => Err(RouteError::bad(format!("request body: {e}"))),
+    }
+}

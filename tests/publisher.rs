@@ -1,0 +1,358 @@
+//! Issue: publisher proxy. Stream / Buffered / PassThrough through Viceroy
+//! against sluice-origin: headers, synthetic ID, first byte, aborts.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sluice_e2e::http::{decode, decode_prefix, get, request, Timed};
+use sluice_e2e::scan::attributes_pointing_at;
+use sluice_e2e::{EdgeConfig, Stack};
+
+const PAGE: &str = "/pages/aclu.html";
+/// The largest corpus page: even brotli-encoded it is well over 32 KiB.
+const BIG_PAGE: &str = "/pages/yahoo-2.html";
+
+fn edge_pages_stack() -> Stack {
+    Stack::start_with(|c: EdgeConfig| {
+        c.set("publisher.rewrite_hosts", "origin.example,www.aclu.org")
+    })
+}
+
+fn echo_header(body: &[u8], name: &str) -> Vec<String> {
+    let echo: serde_json::Value = serde_json::from_slice(body).expect("echo JSON");
+    echo["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .filter(|p| p[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .filter_map(|p| p[1].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn sid_cookie(resp: &sluice_e2e::http::Resp) -> Option<String> {
+    resp.header_all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("sluice_id="))
+        .map(str::to_owned)
+}
+
+#[test]
+fn streamed_page_headers_are_decided_before_the_body() {
+    let stack = edge_pages_stack();
+    let resp = get(
+        &stack.edge.url(&format!("{PAGE}?enc=gzip")),
+        &[("accept-encoding", "gzip")],
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-encoding"), Some("gzip"));
+    assert!(resp.header("content-length").is_none());
+    assert!(
+        resp.header("etag").is_some_and(|e| e.starts_with("W/\"")),
+        "{:?}",
+        resp.header("etag")
+    );
+    assert!(resp
+        .header_all("vary")
+        .iter()
+        .any(|v| v.to_ascii_lowercase().contains("accept-encoding")));
+    let timing = resp.header("server-timing").expect("server-timing");
+    assert!(
+        timing.contains("edge;dur=") && timing.contains("mode;desc=stream"),
+        "{timing}"
+    );
+    let body = decode(Some("gzip"), &resp.body).expect("valid gzip");
+    let left = attributes_pointing_at(&body, &["www.aclu.org"]);
+    assert!(left.is_empty(), "origin URLs left: {left:?}");
+    assert!(String::from_utf8_lossy(&body).contains(&format!("http://{}/", stack.edge.addr)));
+}
+
+#[test]
+fn client_without_gzip_gets_identity() {
+    let stack = edge_pages_stack();
+    let resp = get(&stack.edge.url(&format!("{PAGE}?enc=gzip")), &[]);
+    assert_eq!(resp.status, 200);
+    assert!(resp.header("content-encoding").is_none());
+    assert!(resp.text().contains("<html") || resp.text().contains("<HTML"));
+}
+
+#[test]
+fn access_log_records_every_field() {
+    let stack = edge_pages_stack();
+    let resp = get(
+        &stack.edge.url(&format!("{PAGE}?enc=br")),
+        &[("accept-encoding", "br")],
+    );
+    assert_eq!(resp.status, 200);
+    let records = stack.edge.wait_access_records(1, Duration::from_secs(5));
+    let r = records.last().expect("an access record");
+    assert_eq!(r["mode"], "stream");
+    assert_eq!(r["status"], 200);
+    assert_eq!(r["origin_status"], 200);
+    assert!(r["bytes_in"].as_u64().unwrap() > 10_000);
+    assert_eq!(r["bytes_out"].as_u64().unwrap(), resp.body.len() as u64);
+    for field in ["ttfb_ms", "total_ms", "vcpu_ms", "heap_mib"] {
+        assert!(r[field].is_number(), "{field} missing in {r}");
+    }
+}
+
+#[test]
+fn synthetic_id_is_issued_kept_and_replaced_when_forged() {
+    let stack = Stack::start();
+    // New visitor: a signed ID is issued and the response is private.
+    let first = get(&stack.edge.url("/echo/sid"), &[]);
+    let cookie = sid_cookie(&first).expect("sluice_id issued");
+    assert!(
+        cookie.contains("; Secure; HttpOnly; SameSite=Lax; Path=/; Max-Age="),
+        "{cookie}"
+    );
+    assert!(first
+        .header("cache-control")
+        .is_some_and(|c| c.starts_with("private")));
+    let value = cookie
+        .trim_start_matches("sluice_id=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (id, sig) = value.split_once('.').expect("id.sig");
+    assert_eq!(id.len(), 32);
+    assert_eq!(sig.len(), 64);
+    assert_eq!(echo_header(&first.body, "x-sluice-id"), [id]);
+
+    // Returning visitor: the same ID reaches the origin, no new cookie,
+    // and the raw cookie is not forwarded.
+    let again = get(
+        &stack.edge.url("/echo/sid"),
+        &[("cookie", &format!("a=1; sluice_id={value}; b=2"))],
+    );
+    assert!(sid_cookie(&again).is_none());
+    assert_eq!(echo_header(&again.body, "x-sluice-id"), [id]);
+    assert_eq!(echo_header(&again.body, "cookie"), ["a=1; b=2"]);
+
+    // Forged: same ID, wrong signature. Replaced, never trusted.
+    let forged = format!("{id}.{}", "0".repeat(64));
+    let resp = get(
+        &stack.edge.url("/echo/sid"),
+        &[("cookie", &format!("sluice_id={forged}"))],
+    );
+    let new_cookie = sid_cookie(&resp).expect("forged ID replaced");
+    assert!(!new_cookie.contains(id));
+    let seen = echo_header(&resp.body, "x-sluice-id");
+    assert_eq!(seen.len(), 1);
+    assert_ne!(seen[0], id);
+}
+
+#[test]
+fn location_link_and_set_cookie_point_at_the_edge() {
+    let stack = Stack::start();
+    let edge = stack.edge.addr.to_string();
+    let resp = get(
+        &stack
+            .edge
+            .url("/redirect?to=https%3A%2F%2Forigin.example%2Fnext%3Fa%3D1%23frag&code=302"),
+        &[],
+    );
+    assert_eq!(resp.status, 302);
+    assert_eq!(
+        resp.header("location"),
+        Some(format!("http://{edge}/next?a=1#frag").as_str())
+    );
+    let other = get(
+        &stack
+            .edge
+            .url("/redirect?to=https%3A%2F%2Fother.example%2Fx"),
+        &[],
+    );
+    assert_eq!(other.header("location"), Some("https://other.example/x"));
+
+    let resp = get(&stack.edge.url("/cookie?domain=origin.example"), &[]);
+    let cookies = resp.header_all("set-cookie");
+    assert!(cookies.iter().any(|c| c.starts_with("a=1")));
+    for c in &cookies {
+        assert!(
+            !c.to_ascii_lowercase().contains("domain=origin.example"),
+            "{c}"
+        );
+    }
+}
+
+#[test]
+fn first_decodable_bytes_arrive_long_before_the_origin_finishes() {
+    let stack = edge_pages_stack();
+    for enc in ["identity", "gzip", "br"] {
+        let url = stack
+            .edge
+            .url(&format!("{BIG_PAGE}?enc={enc}&pause_after=32768&pause_ms=3000"));
+        let mut timed = Timed::get(&url, &[("accept-encoding", "gzip, br")]);
+        assert_eq!(timed.status, 200);
+        let content_encoding = timed.header("content-encoding").map(str::to_owned);
+        let mut received = Vec::new();
+        let mut first_decodable = None;
+        loop {
+            let (bytes, at) = timed.read_some().expect("body");
+            if bytes.is_empty() {
+                break;
+            }
+            received.extend_from_slice(&bytes);
+            if first_decodable.is_none()
+                && !decode_prefix(content_encoding.as_deref(), &received).is_empty()
+            {
+                first_decodable = Some(at.duration_since(timed.sent_at));
+            }
+        }
+        let total = timed.sent_at.elapsed();
+        let first = first_decodable.expect("decodable bytes");
+        assert!(
+            first < Duration::from_millis(500),
+            "{enc}: first decodable byte after {first:?}"
+        );
+        assert!(
+            total >= Duration::from_millis(2900),
+            "{enc}: origin pause not observed ({total:?})"
+        );
+    }
+}
+
+#[test]
+fn origin_reset_mid_body_aborts_the_client_response() {
+    let stack = edge_pages_stack();
+    for enc in ["identity", "gzip"] {
+        let resp = get(
+            &stack
+                .edge
+                .url(&format!("{PAGE}?enc={enc}&reset_after=20000")),
+            &[("accept-encoding", "gzip")],
+        );
+        assert_eq!(resp.status, 200, "{enc}");
+        assert!(
+            resp.body_error.is_some(),
+            "{enc}: a reset origin produced a clean end after {} bytes",
+            resp.body.len()
+        );
+    }
+    assert!(stack
+        .edge
+        .access_records()
+        .iter()
+        .any(|r| r["abort"] == "origin_read"));
+}
+
+#[test]
+fn lying_content_encoding_is_a_502_before_commit() {
+    let stack = edge_pages_stack();
+    let resp = get(
+        &stack.edge.url(&format!("{PAGE}?lie=gzip")),
+        &[("accept-encoding", "gzip")],
+    );
+    assert_eq!(resp.status, 502);
+    assert!(resp.header("x-sluice-error-class").is_some());
+    assert!(resp.text().len() < 200);
+}
+
+#[test]
+fn pass_through_is_byte_identical_and_keeps_validators() {
+    let stack = edge_pages_stack();
+    for path in [
+        "/bytes/300000".to_owned(),
+        format!("{PAGE}?disposition=attachment"),
+        format!("{PAGE}?enc=zstd"),
+    ] {
+        let direct = get(&stack.origin.url(&path), &[("accept-encoding", "gzip")]);
+        let edge = get(&stack.edge.url(&path), &[("accept-encoding", "gzip")]);
+        assert_eq!(edge.status, direct.status, "{path}");
+        assert!(edge.body == direct.body, "{path}: body differs");
+        assert_eq!(edge.header("etag"), direct.header("etag"), "{path}");
+        assert_eq!(
+            edge.header("content-length"),
+            direct.header("content-length"),
+            "{path}"
+        );
+        let timing = edge.header("server-timing").unwrap_or_default().to_owned();
+        assert!(timing.contains("mode;desc=passthrough"), "{path}: {timing}");
+    }
+}
+
+#[test]
+fn range_is_kept_for_binaries_and_ignored_for_rewritten_pages() {
+    let stack = edge_pages_stack();
+    let part = get(
+        &stack.edge.url("/bytes/10000"),
+        &[("range", "bytes=100-199")],
+    );
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body.len(), 100);
+    assert_eq!(part.header("content-range"), Some("bytes 100-199/10000"));
+
+    let page = get(&stack.edge.url(PAGE), &[("range", "bytes=0-99")]);
+    assert_eq!(page.status, 200);
+    assert!(page.body.len() > 1000);
+    assert!(attributes_pointing_at(&page.body, &["www.aclu.org"]).is_empty());
+}
+
+#[test]
+fn buffered_path_has_exact_length_and_strong_etag() {
+    let stack = Stack::start_with(|c: EdgeConfig| {
+        c.set("publisher.rewrite_hosts", "www.aclu.org")
+            .set("publisher.buffered_paths", "/pages/")
+    });
+    let resp = get(
+        &stack.edge.url(&format!("{PAGE}?enc=gzip")),
+        &[("accept-encoding", "gzip")],
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.header("content-length"),
+        Some(resp.body.len().to_string().as_str())
+    );
+    let digest = Sha256::digest(&resp.body);
+    let expected: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        resp.header("etag"),
+        Some(format!("\"{expected}\"").as_str())
+    );
+    assert!(resp
+        .header("server-timing")
+        .unwrap()
+        .contains("mode;desc=buffered"));
+    let page = decode(Some("gzip"), &resp.body).expect("gzip");
+    assert!(attributes_pointing_at(&page, &["www.aclu.org"]).is_empty());
+}
+
+#[test]
+fn buffered_path_over_the_cap_streams_instead_of_failing() {
+    let stack = Stack::start_with(|c: EdgeConfig| {
+        c.set("publisher.rewrite_hosts", "www.aclu.org")
+            .set("publisher.buffered_paths", "/pages/")
+            .set("publisher.buffer_max_bytes", "4096")
+    });
+    let direct = get(&stack.origin.url(PAGE), &[]);
+    let resp = get(&stack.edge.url(PAGE), &[]);
+    assert_eq!(resp.status, 200);
+    assert!(resp.body_error.is_none());
+    assert!(resp.header("content-length").is_none());
+    assert!(resp
+        .header("server-timing")
+        .unwrap()
+        .contains("mode;desc=stream"));
+    assert!(resp.body.len() > direct.body.len() / 2);
+    assert!(stack
+        .edge
+        .proc
+        .wait_for_line(Duration::from_secs(5), |l| l.contains("streaming instead"))
+        .is_some());
+}
+
+#[test]
+fn head_and_no_body_statuses_pass_through() {
+    let stack = edge_pages_stack();
+    let head = request("HEAD", &stack.edge.url(PAGE), &[], None);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert!(head
+        .header("server-timing")
+        .unwrap()
+        .contains("passthrough"));
+    let not_modified = get(&stack.edge.url("/status/304"), &[]);
+    assert_eq!(not_modified.status, 304);
+    assert!(not_modified.body.is_empty());
+}
