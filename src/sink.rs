@@ -40,6 +40,8 @@ impl SinkStats {
     }
 }
 
+// One per response, never moved in a hot loop: boxing the head buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum State {
     /// Nothing sent yet: the head waits for the first byte (or the end of
     /// a buffered body).
@@ -57,6 +59,9 @@ enum State {
 /// What a finished buffered body needs before it is sent.
 pub type Finalizer = Box<dyn FnOnce(&mut Response, &[u8])>;
 
+/// Header changes for a buffered body that outgrew its cap and streams.
+pub type SpillHook = Box<dyn FnOnce(&mut Response)>;
+
 /// The client-facing `Write`.
 pub struct ClientSink {
     state: State,
@@ -64,7 +69,7 @@ pub struct ClientSink {
     /// Header changes for a buffered body that did not spill.
     finalizer: Option<Finalizer>,
     /// Header changes when a buffered body spills into a stream.
-    on_spill: Option<Box<dyn FnOnce(&mut Response)>>,
+    on_spill: Option<SpillHook>,
 }
 
 impl ClientSink {
@@ -89,7 +94,7 @@ impl ClientSink {
         cap: usize,
         stats: Rc<SinkStats>,
         finalizer: Finalizer,
-        on_spill: Box<dyn FnOnce(&mut Response)>,
+        on_spill: SpillHook,
     ) -> Self {
         Self {
             state: State::Pending {

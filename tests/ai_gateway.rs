@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use sluice_e2e::http::request;
-use sluice_e2e::{Backend, Edge, EdgeConfig, Origin, Stack, TEST_LLM_KEY};
+use sluice_e2e::{Backend, Edge, EdgeConfig, Origin, Stack};
 
 const CLIENT_KEY: &str = "sk-client-e2e";
 
@@ -18,7 +18,10 @@ fn digest(key: &str) -> String {
 }
 
 fn gateway_config(c: EdgeConfig) -> EdgeConfig {
-    c.secret("client_key_sha256", &format!("{},{}", digest("other"), digest(CLIENT_KEY)))
+    c.secret(
+        "client_key_sha256",
+        &format!("{},{}", digest("other"), digest(CLIENT_KEY)),
+    )
 }
 
 fn auth() -> String {
@@ -26,7 +29,9 @@ fn auth() -> String {
 }
 
 fn chat(model: &str, extra: &str) -> String {
-    format!(r#"{{"model":"{model}","stream":true,"messages":[{{"role":"user","content":"say hi to the edge"}}]{extra}}}"#)
+    format!(
+        r#"{{"model":"{model}","stream":true,"messages":[{{"role":"user","content":"say hi to the edge"}}]{extra}}}"#
+    )
 }
 
 /// Parses an SSE body into its `data:` payloads.
@@ -42,15 +47,27 @@ fn content_of(datas: &[String]) -> String {
         .iter()
         .filter(|d| d.as_str() != "[DONE]")
         .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect()
 }
 
 fn post_chat(edge: &Edge, body: &str, headers: &[(&str, &str)]) -> sluice_e2e::http::Resp {
     let auth = auth();
-    let mut h = vec![("authorization", auth.as_str()), ("content-type", "application/json")];
+    let mut h = vec![
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
     h.extend_from_slice(headers);
-    request("POST", &edge.url("/v1/chat/completions"), &h, Some(body.as_bytes()))
+    request(
+        "POST",
+        &edge.url("/v1/chat/completions"),
+        &h,
+        Some(body.as_bytes()),
+    )
 }
 
 #[test]
@@ -58,10 +75,16 @@ fn streams_with_the_provider_key_and_strips_usage_it_asked_for() {
     let stack = Stack::start_with(gateway_config);
     let resp = post_chat(&stack.edge, &chat("mock-gpt", ""), &[]);
     assert_eq!(resp.status, 200, "{}", resp.text());
-    assert!(resp.header("content-type").unwrap().starts_with("text/event-stream"));
+    assert!(resp
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
     let datas = data_lines(&resp.text());
     assert_eq!(datas.last().map(String::as_str), Some("[DONE]"));
-    assert_eq!(content_of(&datas), sluice_origin::content::mock_llm_content(18));
+    assert_eq!(
+        content_of(&datas),
+        sluice_origin::content::mock_llm_content(18)
+    );
     assert!(
         !datas.iter().any(|d| d.contains("\"usage\":{")),
         "usage chunk reached a client that did not ask for it"
@@ -80,7 +103,9 @@ fn streams_with_the_provider_key_and_strips_usage_it_asked_for() {
         &chat("mock-gpt", r#","stream_options":{"include_usage":true}"#),
         &[],
     );
-    assert!(data_lines(&resp.text()).iter().any(|d| d.contains("\"usage\":{\"prompt_tokens\"")));
+    assert!(data_lines(&resp.text())
+        .iter()
+        .any(|d| d.contains("\"usage\":{\"prompt_tokens\"")));
 }
 
 #[test]
@@ -151,7 +176,10 @@ fn falls_back_before_the_first_byte_for_each_failure_kind() {
         (vec!["--llm-fail", "500"], None),
         (vec!["--llm-fail", "503"], None),
         (vec!["--llm-fail", "reset"], None),
-        (vec!["--llm-fail", "slow-headers", "--llm-slow-ms", "5000"], Some(1000)),
+        (
+            vec!["--llm-fail", "slow-headers", "--llm-slow-ms", "5000"],
+            Some(1000),
+        ),
     ] {
         let (stack, _fallback) = fallback_stack(&args, timeout);
         let resp = post_chat(&stack.edge, &chat("mock-gpt", ""), &[]);
@@ -173,7 +201,10 @@ fn never_falls_back_after_the_first_byte_and_ends_with_an_error_event() {
         let resp = post_chat(&stack.edge, &chat(model, ""), &[]);
         assert_eq!(resp.status, 200);
         assert_eq!(resp.header("x-mock-backend"), Some("primary"));
-        assert!(resp.body_error.is_none(), "{model}: the stream must end cleanly");
+        assert!(
+            resp.body_error.is_none(),
+            "{model}: the stream must end cleanly"
+        );
         let datas = data_lines(&resp.text());
         assert_eq!(content_of(&datas), "tok0 tok1 tok2", "{model}");
         let n = datas.len();
@@ -215,7 +246,10 @@ fn events_arrive_spaced_and_a_disconnect_cancels_upstream() {
         arrivals.push(sent.elapsed());
     }
     let span = arrivals[4] - arrivals[0];
-    assert!(span >= Duration::from_millis(300), "events not spaced: {arrivals:?}");
+    assert!(
+        span >= Duration::from_millis(300),
+        "events not spaced: {arrivals:?}"
+    );
     // Disconnect, then the mock must record the cancellation within 1 s.
     let gone = Instant::now();
     drop(reader);
@@ -229,7 +263,10 @@ fn events_arrive_spaced_and_a_disconnect_cancels_upstream() {
         if cancelled {
             break;
         }
-        assert!(Instant::now() < deadline, "no llm_cancelled within 1 s of the disconnect");
+        assert!(
+            Instant::now() < deadline,
+            "no llm_cancelled within 1 s of the disconnect"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -180,9 +180,9 @@ fn location_link_and_set_cookie_point_at_the_edge() {
 fn first_decodable_bytes_arrive_long_before_the_origin_finishes() {
     let stack = edge_pages_stack();
     for enc in ["identity", "gzip", "br"] {
-        let url = stack
-            .edge
-            .url(&format!("{BIG_PAGE}?enc={enc}&pause_after=32768&pause_ms=3000"));
+        let url = stack.edge.url(&format!(
+            "{BIG_PAGE}?enc={enc}&pause_after=32768&pause_ms=3000"
+        ));
         let mut timed = Timed::get(&url, &[("accept-encoding", "gzip, br")]);
         assert_eq!(timed.status, 200);
         let content_encoding = timed.header("content-encoding").map(str::to_owned);

@@ -26,6 +26,8 @@ const PRIMARY: &str = "llm";
 const FALLBACK: &str = "llm_fallback";
 
 /// How one attempt ended.
+// One short-lived value per attempt: boxing the response buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     /// The response is done (sent, or returned for `main` to send).
     Done(Option<Response>),
@@ -99,7 +101,10 @@ fn upstream_request(
     prepared: &Prepared<'_>,
     provider: &ProviderKey,
 ) -> Request {
-    let mut req = Request::new(client.get_method().clone(), format!("http://llm{}", route.upstream_path()));
+    let mut req = Request::new(
+        client.get_method().clone(),
+        format!("http://llm{}", route.upstream_path()),
+    );
     for (name, value) in client.get_headers() {
         let n = name.as_str();
         if hop_by_hop::is_reserved(n)
@@ -275,7 +280,11 @@ fn finish_record(
 
 /// The benchmark floor: the same upstream body copied to the client with
 /// no parsing, one flush per upstream chunk.
-fn relay_floor(mut resp: Response, started: Instant, record: &mut AccessRecord) -> Option<Response> {
+fn relay_floor(
+    mut resp: Response,
+    started: Instant,
+    record: &mut AccessRecord,
+) -> Option<Response> {
     let mut upstream = resp.take_body();
     resp.remove_header(header::CONTENT_LENGTH);
     let mut out = resp.stream_to_client();

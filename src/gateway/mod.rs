@@ -59,7 +59,10 @@ pub fn claims(req: &Request, settings: &Settings) -> Option<Claim> {
 /// An OpenAI-style error response.
 pub fn error_response(err: &ApiError) -> Response {
     let mut resp = Response::from_status(err.status())
-        .with_header(header::CONTENT_TYPE, sluice_core::ai::errors::JSON_CONTENT_TYPE)
+        .with_header(
+            header::CONTENT_TYPE,
+            sluice_core::ai::errors::JSON_CONTENT_TYPE,
+        )
         .with_header(header::CACHE_CONTROL, "no-store")
         .with_body(err.to_json());
     if let Some((name, value)) = err.header() {
@@ -132,7 +135,9 @@ pub fn handle(
         Ok(p) => p,
         Err(e) => return Some(finish_error(record, started, &e.api_error())),
     };
-    attempt::run(&req, route, &prepared, &provider, settings, floor, started, record)
+    attempt::run(
+        &req, route, &prepared, &provider, settings, floor, started, record,
+    )
 }
 
 fn read_body(

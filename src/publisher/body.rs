@@ -4,10 +4,10 @@ use std::io::Read;
 use std::rc::Rc;
 
 use fastly::http::{header, FramingHeadersMode};
-use sluice_core::http::PassReason;
 use fastly::{Body, Response};
 use sha2::{Digest, Sha256};
 use sluice_core::error::{ErrorSource, PipelineError};
+use sluice_core::http::PassReason;
 use sluice_core::pipeline::{Pipeline, PipelineConfig};
 
 use super::{headers, Ctx, PublisherResponse};

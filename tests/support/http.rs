@@ -48,9 +48,9 @@ pub fn agent() -> ureq::Agent {
         .http_status_as_error(false)
         .max_redirects(0)
         .accept_encoding(ureq::config::AutoHeaderValue::None)
-        .user_agent(ureq::config::AutoHeaderValue::Provided(std::sync::Arc::new(
-            "sluice-e2e".to_owned(),
-        )))
+        .user_agent(ureq::config::AutoHeaderValue::Provided(
+            std::sync::Arc::new("sluice-e2e".to_owned()),
+        ))
         .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .new_agent()

@@ -78,8 +78,14 @@ impl Proc {
             .unwrap_or_else(|e| panic!("spawning {name} ({}): {e}", program.display()));
         let lines = Arc::new(Mutex::new(Vec::new()));
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -168,7 +174,9 @@ impl Origin {
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let proc = Proc::spawn("origin", &program, &args);
         let line = proc
-            .wait_for_line(Duration::from_secs(20), |l| l.starts_with("listening on http://"))
+            .wait_for_line(Duration::from_secs(20), |l| {
+                l.starts_with("listening on http://")
+            })
             .unwrap_or_else(|| panic!("origin did not start: {:?}", proc.lines()));
         let addr = line
             .trim_start_matches("listening on http://")
@@ -295,7 +303,11 @@ impl EdgeConfig {
             "manifest_version = 3\nname = \"sluice-e2e\"\nlanguage = \"rust\"\n\n[local_server]\n",
         );
         for b in &self.backends {
-            t += &format!("[local_server.backends.{}]\nurl = {}\n", q(&b.name), q(&b.url));
+            t += &format!(
+                "[local_server.backends.{}]\nurl = {}\n",
+                q(&b.name),
+                q(&b.url)
+            );
             if let Some(h) = &b.override_host {
                 t += &format!("override_host = {}\n", q(h));
             }
@@ -441,10 +453,7 @@ impl TempDir {
     pub fn new(prefix: &str) -> TempDir {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "sluice-{prefix}-{}-{n}",
-            std::process::id()
-        ));
+        let path = std::env::temp_dir().join(format!("sluice-{prefix}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&path).expect("temp dir");
         TempDir { path }
     }

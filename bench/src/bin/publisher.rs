@@ -25,7 +25,11 @@ fn main() {
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
-            Some((c[0].to_owned(), c.get(1)?.parse().ok()?, c.get(2)?.to_string()))
+            Some((
+                c[0].to_owned(),
+                c.get(1)?.parse().ok()?,
+                c.get(2)?.to_string(),
+            ))
         })
         .collect();
     pages.sort_by_key(|p| std::cmp::Reverse(p.1));
@@ -35,7 +39,8 @@ fn main() {
         .filter(|p| p.2 != "-")
         .map(|p| p.2.clone())
         .collect();
-    let stack = Stack::start_with(|c: EdgeConfig| c.set("publisher.rewrite_hosts", &hosts.join(",")));
+    let stack =
+        Stack::start_with(|c: EdgeConfig| c.set("publisher.rewrite_hosts", &hosts.join(",")));
 
     println!("| page | KiB | vCPU ms (median) | vCPU ms/MiB | heap MiB (max) | TTFB edge ms (p50) | TTFB origin ms (p50) | edge overhead ms (p50) |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");

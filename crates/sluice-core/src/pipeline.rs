@@ -177,7 +177,10 @@ impl<W: Write> Pipeline<W> {
         } = &mut self;
         decoder.finish()?;
         let mut encoder = encoder.take().ok_or(PipelineError::Poisoned)?;
-        stage.finish(&mut encoder)?;
+        if let Err(e) = stage.finish(&mut encoder) {
+            encoder.disarm();
+            return Err(e);
+        }
         let mut stats = self.stats();
         let (writer, bytes_out) = encoder.finish()?;
         stats.bytes_out = bytes_out;
@@ -221,6 +224,9 @@ impl<W: Write> Pipeline<W> {
         let result = f(self);
         if result.is_err() {
             self.failed = true;
+            if let Some(encoder) = self.encoder.as_mut() {
+                encoder.disarm();
+            }
         }
         result
     }
@@ -246,6 +252,19 @@ impl<W: Write> Pipeline<W> {
             check_bomb(limits, *bytes_decoded, encoded)?;
             stage.push(piece, encoder)
         })
+    }
+}
+
+/// A pipeline dropped without [`Pipeline::finish`] was abandoned (an
+/// error, or the caller's origin read failed): nothing more may reach the
+/// writer, in particular not the gzip trailer flate2 writes on drop, which
+/// would commit a response that should become a clean 502, or make an
+/// aborted one look complete.
+impl<W: Write> Drop for Pipeline<W> {
+    fn drop(&mut self) {
+        if let Some(encoder) = self.encoder.as_mut() {
+            encoder.disarm();
+        }
     }
 }
 

@@ -38,7 +38,8 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             if new_size >= layout.size() {
-                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
+                    - layout.size();
                 PEAK.fetch_max(now, Ordering::Relaxed);
             } else {
                 LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
@@ -170,7 +171,8 @@ impl Checker {
     fn finish(&mut self) {
         let tail = std::mem::take(&mut self.carry);
         self.edges += memchr::memmem::find_iter(&tail, EDGE.as_bytes()).count() as u64;
-        self.origin_urls_left += memchr::memmem::find_iter(&tail, format!("//{HOST}/").as_bytes()).count() as u64;
+        self.origin_urls_left +=
+            memchr::memmem::find_iter(&tail, format!("//{HOST}/").as_bytes()).count() as u64;
     }
 }
 
@@ -223,7 +225,10 @@ fn stream(kind: ContentKind, make: fn(u64) -> String, urls_per_unit: u64) {
     assert_eq!(stats.urls_rewritten, urls, "{kind:?}");
     assert_eq!(checker.edges, urls, "{kind:?}");
     assert_eq!(checker.origin_urls_left, 0, "{kind:?}");
-    assert!(peak < LIMIT, "{kind:?}: peak live heap {peak} bytes >= {LIMIT}");
+    assert!(
+        peak < LIMIT,
+        "{kind:?}: peak live heap {peak} bytes >= {LIMIT}"
+    );
 }
 
 #[test]
@@ -247,5 +252,9 @@ fn the_counter_sees_a_growing_buffer() {
         held.extend_from_slice(&[1u8; 1 << 16]);
     }
     let peak = PEAK.load(Ordering::Relaxed) - base;
-    assert!(peak >= LIMIT, "counter missed {} buffered bytes (peak {peak})", held.len());
+    assert!(
+        peak >= LIMIT,
+        "counter missed {} buffered bytes (peak {peak})",
+        held.len()
+    );
 }

@@ -30,7 +30,11 @@ impl Charset {
         match self {
             Charset::Latin1 => vec![rng.range(0x80, 0xff) as u8],
             Charset::ShiftJis => {
-                let lead = if rng.range(0, 1) == 0 { rng.range(0x81, 0x9f) } else { rng.range(0xe0, 0xfc) };
+                let lead = if rng.range(0, 1) == 0 {
+                    rng.range(0x81, 0x9f)
+                } else {
+                    rng.range(0xe0, 0xfc)
+                };
                 // Trail bytes include 0x5C ('\') and ASCII letters on purpose.
                 let trail = match rng.range(0, 3) {
                     0 => 0x5c,
@@ -63,7 +67,10 @@ fn page(cs: Charset, rng: &mut Rng, meta: Option<&str>) -> (Vec<u8>, Vec<u8>) {
         src.extend_from_slice(s);
         exp.extend_from_slice(e);
     };
-    both(b"<!DOCTYPE html><html><head>", b"<!DOCTYPE html><html><head>");
+    both(
+        b"<!DOCTYPE html><html><head>",
+        b"<!DOCTYPE html><html><head>",
+    );
     if let Some(m) = meta {
         let tag = format!("<meta charset=\"{m}\">");
         both(tag.as_bytes(), tag.as_bytes());
@@ -74,26 +81,87 @@ fn page(cs: Charset, rng: &mut Rng, meta: Option<&str>) -> (Vec<u8>, Vec<u8>) {
         match rng.range(0, 5) {
             // A text node with an origin URL: not rewritten.
             0 => {
-                let s = [b"<p>".as_slice(), &t, b" https://origin.example/", &t, b"</p>"].concat();
+                let s = [
+                    b"<p>".as_slice(),
+                    &t,
+                    b" https://origin.example/",
+                    &t,
+                    b"</p>",
+                ]
+                .concat();
                 both(&s, &s);
             }
             // A link whose path and attributes are non-ASCII.
             1 => {
                 let q = if rng.range(0, 1) == 0 { b"\"" } else { b"'" };
-                let s = [b"<a title=".as_slice(), q, &t, q, b" href=", q, b"https://origin.example/", &t, q, b">", &t, b"</a>"].concat();
-                let e = [b"<a title=".as_slice(), q, &t, q, b" href=", q, b"https://edge.test:8443/", &t, q, b">", &t, b"</a>"].concat();
+                let s = [
+                    b"<a title=".as_slice(),
+                    q,
+                    &t,
+                    q,
+                    b" href=",
+                    q,
+                    b"https://origin.example/",
+                    &t,
+                    q,
+                    b">",
+                    &t,
+                    b"</a>",
+                ]
+                .concat();
+                let e = [
+                    b"<a title=".as_slice(),
+                    q,
+                    &t,
+                    q,
+                    b" href=",
+                    q,
+                    b"https://edge.test:8443/",
+                    &t,
+                    q,
+                    b">",
+                    &t,
+                    b"</a>",
+                ]
+                .concat();
                 both(&s, &e);
             }
             // An inline script with a JSON-escaped URL after non-ASCII text.
             2 => {
-                let s = [b"<script>var x=\"".as_slice(), &t, b"\",u=\"https:\\/\\/origin.example\\/", &t, b"\";</script>"].concat();
-                let e = [b"<script>var x=\"".as_slice(), &t, b"\",u=\"https:\\/\\/edge.test:8443\\/", &t, b"\";</script>"].concat();
+                let s = [
+                    b"<script>var x=\"".as_slice(),
+                    &t,
+                    b"\",u=\"https:\\/\\/origin.example\\/",
+                    &t,
+                    b"\";</script>",
+                ]
+                .concat();
+                let e = [
+                    b"<script>var x=\"".as_slice(),
+                    &t,
+                    b"\",u=\"https:\\/\\/edge.test:8443\\/",
+                    &t,
+                    b"\";</script>",
+                ]
+                .concat();
                 both(&s, &e);
             }
             // An image with an unquoted protocol-relative URL.
             3 => {
-                let s = [b"<img src=//origin.example/".as_slice(), b"x.png alt=\"", &t, b"\">"].concat();
-                let e = [b"<img src=//edge.test:8443/".as_slice(), b"x.png alt=\"", &t, b"\">"].concat();
+                let s = [
+                    b"<img src=//origin.example/".as_slice(),
+                    b"x.png alt=\"",
+                    &t,
+                    b"\">",
+                ]
+                .concat();
+                let e = [
+                    b"<img src=//edge.test:8443/".as_slice(),
+                    b"x.png alt=\"",
+                    &t,
+                    b"\">",
+                ]
+                .concat();
                 both(&s, &e);
             }
             // Plain non-ASCII text.
@@ -142,7 +210,12 @@ fn non_ascii_compatible_charsets_pass_through_untouched() {
     // bytes look like ASCII URLs, nothing is touched.
     let body = b"<a href=\"https://origin.example/\">x</a>";
     for label in ["utf-16", "UTF-16LE", "utf-16be", "iso-2022-jp"] {
-        let mut cfg = config(ContentKind::Html, ContentEncoding::Identity, ContentEncoding::Identity, rules());
+        let mut cfg = config(
+            ContentKind::Html,
+            ContentEncoding::Identity,
+            ContentEncoding::Identity,
+            rules(),
+        );
         cfg.charset = Some(label.to_owned());
         assert_eq!(run_chunks(cfg, [body.as_slice()]).unwrap(), body, "{label}");
     }
@@ -151,12 +224,22 @@ fn non_ascii_compatible_charsets_pass_through_untouched() {
         .encode_utf16()
         .flat_map(u16::to_le_bytes)
         .collect();
-    let mut cfg = config(ContentKind::Html, ContentEncoding::Gzip, ContentEncoding::Gzip, rules());
+    let mut cfg = config(
+        ContentKind::Html,
+        ContentEncoding::Gzip,
+        ContentEncoding::Gzip,
+        rules(),
+    );
     cfg.charset = Some("utf-16le".to_owned());
     let out = run_chunks(cfg, encode(ContentEncoding::Gzip, &utf16).chunks(3)).unwrap();
     assert_eq!(decode(ContentEncoding::Gzip, &out), utf16);
     // An unknown label behaves like no label: UTF-8 tokenizing.
-    let mut cfg = config(ContentKind::Html, ContentEncoding::Identity, ContentEncoding::Identity, rules());
+    let mut cfg = config(
+        ContentKind::Html,
+        ContentEncoding::Identity,
+        ContentEncoding::Identity,
+        rules(),
+    );
     cfg.charset = Some("x-no-such-charset".to_owned());
     assert_eq!(
         run_chunks(cfg, [body.as_slice()]).unwrap(),

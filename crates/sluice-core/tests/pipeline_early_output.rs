@@ -31,10 +31,20 @@ impl Write for Shared {
 }
 
 fn largest_page() -> &'static Page {
-    corpus().iter().filter(|p| p.host.is_some()).max_by_key(|p| p.bytes.len()).unwrap()
+    corpus()
+        .iter()
+        .filter(|p| p.host.is_some())
+        .max_by_key(|p| p.bytes.len())
+        .unwrap()
 }
 
-fn half_then_rest(kind: ContentKind, page: &Page, body: &[u8], input: ContentEncoding, output: ContentEncoding) {
+fn half_then_rest(
+    kind: ContentKind,
+    page: &Page,
+    body: &[u8],
+    input: ContentEncoding,
+    output: ContentEncoding,
+) {
     let label = format!("{} {input}->{output}", page.name);
     let encoded = encode(input, body);
     let w = Shared::default();
@@ -45,7 +55,11 @@ fn half_then_rest(kind: ContentKind, page: &Page, body: &[u8], input: ContentEnc
         p.write_chunk(c).unwrap();
         chunks += 1;
     }
-    assert_eq!(*w.flushes.borrow(), chunks, "{label}: one writer flush per chunk");
+    assert_eq!(
+        *w.flushes.borrow(),
+        chunks,
+        "{label}: one writer flush per chunk"
+    );
     let early = decode_prefix(output, &w.bytes.borrow());
     // How much of the body the first half of the *encoded* input carries
     // (with brotli's large window, much less than half).
@@ -60,20 +74,35 @@ fn half_then_rest(kind: ContentKind, page: &Page, body: &[u8], input: ContentEnc
     // All the input decodable so far must already be out, except a
     // bounded tail: an unfinished tag or URL (and rewrites change lengths
     // by a few bytes per URL).
-    assert!(available > 0, "{label}: the test input carries nothing in its first half");
+    assert!(
+        available > 0,
+        "{label}: the test input carries nothing in its first half"
+    );
     assert!(
         early.len() + (64 << 10) >= available,
         "{label}: only {} bytes decodable out of {available} available after half the input",
         early.len()
     );
-    assert!(full.starts_with(&early), "{label}: early output is not a prefix of the final output");
+    assert!(
+        full.starts_with(&early),
+        "{label}: early output is not a prefix of the final output"
+    );
 }
 
 #[test]
 fn half_an_html_page_is_already_decodable() {
     let page = largest_page();
-    for input in [ContentEncoding::Identity, ContentEncoding::Gzip, ContentEncoding::Brotli] {
-        for output in [ContentEncoding::Gzip, ContentEncoding::Brotli, ContentEncoding::Deflate, ContentEncoding::Identity] {
+    for input in [
+        ContentEncoding::Identity,
+        ContentEncoding::Gzip,
+        ContentEncoding::Brotli,
+    ] {
+        for output in [
+            ContentEncoding::Gzip,
+            ContentEncoding::Brotli,
+            ContentEncoding::Deflate,
+            ContentEncoding::Identity,
+        ] {
             half_then_rest(ContentKind::Html, page, &page.bytes, input, output);
         }
     }
@@ -100,10 +129,16 @@ fn the_first_chunk_produces_output() {
     for enc in [ContentEncoding::Gzip, ContentEncoding::Brotli] {
         let encoded = encode(enc, &page.bytes);
         let w = Shared::default();
-        let mut p = Pipeline::new(config(ContentKind::Html, enc, enc, page.rules()), w.clone()).unwrap();
-        p.write_chunk(&encoded[..encoded.len().min(8 << 10)]).unwrap();
+        let mut p =
+            Pipeline::new(config(ContentKind::Html, enc, enc, page.rules()), w.clone()).unwrap();
+        p.write_chunk(&encoded[..encoded.len().min(8 << 10)])
+            .unwrap();
         let early = decode_prefix(enc, &w.bytes.borrow());
-        assert!(early.len() > 1000, "{enc}: only {} bytes after the first chunk", early.len());
+        assert!(
+            early.len() > 1000,
+            "{enc}: only {} bytes after the first chunk",
+            early.len()
+        );
         assert!(page.bytes.starts_with(&early[..100]), "{enc}");
     }
 }
@@ -114,19 +149,36 @@ fn one_large_chunk_is_decoded_completely_by_write_chunk() {
     // input" while decoded bytes still sat in its ring buffer, so they only
     // came out with the next chunk.
     let page = largest_page();
-    for enc in [ContentEncoding::Gzip, ContentEncoding::Deflate, ContentEncoding::Brotli] {
+    for enc in [
+        ContentEncoding::Gzip,
+        ContentEncoding::Deflate,
+        ContentEncoding::Brotli,
+    ] {
         let encoded = encode(enc, &page.bytes);
         let half = &encoded[..encoded.len() / 2];
         let available = decode_prefix(enc, half).len() as u64;
         let mut p = Pipeline::new(
-            config(ContentKind::Other, enc, ContentEncoding::Identity, page.rules()),
+            config(
+                ContentKind::Other,
+                enc,
+                ContentEncoding::Identity,
+                page.rules(),
+            ),
             Vec::new(),
         )
         .unwrap();
         p.write_chunk(half).unwrap();
-        assert_eq!(p.stats().bytes_decoded, available, "{enc}: half in one chunk");
+        assert_eq!(
+            p.stats().bytes_decoded,
+            available,
+            "{enc}: half in one chunk"
+        );
         p.write_chunk(&encoded[half.len()..]).unwrap();
-        assert_eq!(p.stats().bytes_decoded, page.bytes.len() as u64, "{enc}: whole stream");
+        assert_eq!(
+            p.stats().bytes_decoded,
+            page.bytes.len() as u64,
+            "{enc}: whole stream"
+        );
         assert_eq!(p.finish().unwrap(), page.bytes, "{enc}");
     }
 }

@@ -7,8 +7,8 @@ use std::io::{self, Write};
 
 use pipeline_support::*;
 use sluice_core::{
-    BombLimit, ConfigError, ContentEncoding, ContentKind, ErrorSource, Limits, Pipeline, PipelineConfig,
-    PipelineError, RewriteRules,
+    BombLimit, ConfigError, ContentEncoding, ContentKind, ErrorSource, Limits, Pipeline,
+    PipelineConfig, PipelineError, RewriteRules,
 };
 
 const PAGE: &[u8] = b"<html><body><a href=\"https://origin.example/a\">a</a>\
@@ -29,7 +29,11 @@ fn feed(config: PipelineConfig, body: &[u8]) -> Result<Vec<u8>, PipelineError> {
 
 #[test]
 fn truncated_streams_are_truncated_errors() {
-    for enc in [ContentEncoding::Gzip, ContentEncoding::Deflate, ContentEncoding::Brotli] {
+    for enc in [
+        ContentEncoding::Gzip,
+        ContentEncoding::Deflate,
+        ContentEncoding::Brotli,
+    ] {
         let full = encode(enc, PAGE);
         assert!(feed(cfg(enc), &full).is_ok(), "{enc} full stream");
         for cut in 1..full.len() {
@@ -68,7 +72,10 @@ fn corrupt_gzip_and_deflate_are_corrupt_input() {
                 other => panic!("{enc} flip at {at}: {other:?}"),
             }
         }
-        assert!(caught > full.len() / 2, "{enc}: only {caught} flips detected");
+        assert!(
+            caught > full.len() / 2,
+            "{enc}: only {caught} flips detected"
+        );
     }
 }
 
@@ -77,7 +84,16 @@ fn garbage_brotli_is_corrupt_input() {
     // 0xff... cannot start a valid brotli stream (reserved window bits /
     // invalid meta-block header).
     let err = feed(cfg(ContentEncoding::Brotli), &[0xff; 64]).unwrap_err();
-    assert!(matches!(err, PipelineError::CorruptInput { encoding: ContentEncoding::Brotli, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            PipelineError::CorruptInput {
+                encoding: ContentEncoding::Brotli,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let mut trailing = encode(ContentEncoding::Brotli, PAGE);
     trailing.extend_from_slice(b"trailing");
     let err = feed(cfg(ContentEncoding::Brotli), &trailing).unwrap_err();
@@ -87,7 +103,11 @@ fn garbage_brotli_is_corrupt_input() {
 #[test]
 fn a_lying_content_encoding_is_corrupt_input() {
     // Plain HTML labelled gzip / deflate / br.
-    for enc in [ContentEncoding::Gzip, ContentEncoding::Deflate, ContentEncoding::Brotli] {
+    for enc in [
+        ContentEncoding::Gzip,
+        ContentEncoding::Deflate,
+        ContentEncoding::Brotli,
+    ] {
         let err = feed(cfg(enc), PAGE).unwrap_err();
         assert!(
             matches!(&err, PipelineError::CorruptInput { encoding, .. } if *encoding == enc),
@@ -96,10 +116,80 @@ fn a_lying_content_encoding_is_corrupt_input() {
         assert_eq!(err.class(), "corrupt_input");
     }
     // gzip labelled br, br labelled gzip.
-    let err = feed(cfg(ContentEncoding::Brotli), &encode(ContentEncoding::Gzip, PAGE)).unwrap_err();
+    let err = feed(
+        cfg(ContentEncoding::Brotli),
+        &encode(ContentEncoding::Gzip, PAGE),
+    )
+    .unwrap_err();
     assert!(matches!(err, PipelineError::CorruptInput { .. }), "{err:?}");
-    let err = feed(cfg(ContentEncoding::Gzip), &encode(ContentEncoding::Brotli, PAGE)).unwrap_err();
+    let err = feed(
+        cfg(ContentEncoding::Gzip),
+        &encode(ContentEncoding::Brotli, PAGE),
+    )
+    .unwrap_err();
     assert!(matches!(err, PipelineError::CorruptInput { .. }), "{err:?}");
+}
+
+/// Counts what reaches it through a shared cell the test keeps.
+struct Witness(std::rc::Rc<std::cell::Cell<usize>>);
+
+impl Write for Witness {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.set(self.0.get() + buf.len());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn nothing_reaches_the_writer_before_the_first_decoded_byte_or_after_abandon() {
+    // The adapter commits the response on the first byte written, so a
+    // body that fails to decode must leave the writer untouched (the client
+    // then gets a clean 502) even when the output coding has a header.
+    for out in [
+        ContentEncoding::Gzip,
+        ContentEncoding::Deflate,
+        ContentEncoding::Brotli,
+    ] {
+        for input in [ContentEncoding::Gzip, ContentEncoding::Brotli] {
+            let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+            let mut p = Pipeline::new(
+                config(ContentKind::Html, input, out, rules()),
+                Witness(seen.clone()),
+            )
+            .unwrap();
+            let mut failed = false;
+            for chunk in PAGE.chunks(7) {
+                if p.write_chunk(chunk).is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            assert!(failed, "{input} -> {out}: plain HTML must not decode");
+            drop(p);
+            assert_eq!(
+                seen.get(),
+                0,
+                "{input} -> {out}: bytes written despite failing"
+            );
+        }
+        // A valid body does reach the writer chunk by chunk.
+        let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+        let mut p = Pipeline::new(
+            config(ContentKind::Html, ContentEncoding::Identity, out, rules()),
+            Witness(seen.clone()),
+        )
+        .unwrap();
+        p.write_chunk(PAGE).unwrap();
+        let flushed = seen.get();
+        assert!(flushed > 0, "{out}: a decoded chunk must be flushed");
+        // Abandoned mid-body (say the origin read failed): no trailer may
+        // follow, or an aborted response would end like a complete one.
+        drop(p);
+        assert_eq!(seen.get(), flushed, "{out}: a trailer was written on drop");
+    }
 }
 
 /// A gzip stream of `n` zero bytes, compressed on the fly.
@@ -130,7 +220,11 @@ fn decompression_bombs_are_stopped_early() {
         assert!(fed < bomb.len(), "the whole bomb was accepted");
     };
     match err {
-        PipelineError::DecompressionBomb { decoded, encoded, limit: BombLimit::Ratio(100) } => {
+        PipelineError::DecompressionBomb {
+            decoded,
+            encoded,
+            limit: BombLimit::Ratio(100),
+        } => {
             assert!(decoded > 100 * encoded, "{decoded}/{encoded}");
             // Caught within one decoded piece of the 1 MiB grace.
             assert!(decoded < 2 << 20, "stopped only after {decoded} bytes");
@@ -143,7 +237,16 @@ fn decompression_bombs_are_stopped_early() {
     let mut c = cfg(ContentEncoding::Identity);
     c.limits = Limits::default().with_max_decoded_bytes(Some(100));
     let err = feed(c, PAGE).unwrap_err();
-    assert!(matches!(err, PipelineError::DecompressionBomb { limit: BombLimit::Total(100), .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            PipelineError::DecompressionBomb {
+                limit: BombLimit::Total(100),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.class(), "decompression_bomb");
 
     // A small, highly compressible page is inside the grace allowance.
@@ -185,7 +288,8 @@ fn a_huge_unterminated_attribute_hits_the_html_memory_cap() {
     }
     // It fails as soon as the cap is crossed, not after buffering 100 MiB.
     assert!(sent <= 5 << 20, "failed only after {sent} bytes");
-    let (result, sent) = unterminated_attribute(Limits::default().with_html_memory(256 << 10), 100 << 20);
+    let (result, sent) =
+        unterminated_attribute(Limits::default().with_html_memory(256 << 10), 100 << 20);
     assert!(matches!(result, Err(PipelineError::HtmlMemoryLimit { limit }) if limit == 256 << 10));
     assert!(sent <= 512 << 10, "failed only after {sent} bytes");
 }
@@ -193,7 +297,11 @@ fn a_huge_unterminated_attribute_hits_the_html_memory_cap() {
 #[test]
 fn huge_text_and_raw_text_stream_without_hitting_the_cap() {
     // Text and <script> content have no token to buffer: they stream.
-    for (open, close) in [("<p>", "</p>"), ("<script>var s='", "';</script>"), ("<style>/*", "*/</style>")] {
+    for (open, close) in [
+        ("<p>", "</p>"),
+        ("<script>var s='", "';</script>"),
+        ("<style>/*", "*/</style>"),
+    ] {
         let mut c = cfg(ContentEncoding::Identity);
         c.limits = Limits::default().with_html_memory(256 << 10);
         let mut p = Pipeline::new(c, io::sink()).unwrap();
@@ -218,7 +326,10 @@ struct FailingWriter {
 impl Write for FailingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.len() > self.budget {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "client went away"));
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "client went away",
+            ));
         }
         self.budget -= buf.len();
         Ok(buf.len())
@@ -230,7 +341,11 @@ impl Write for FailingWriter {
 
 #[test]
 fn downstream_failures_are_downstream_errors() {
-    for out in [ContentEncoding::Identity, ContentEncoding::Gzip, ContentEncoding::Brotli] {
+    for out in [
+        ContentEncoding::Identity,
+        ContentEncoding::Gzip,
+        ContentEncoding::Brotli,
+    ] {
         let c = config(ContentKind::Html, ContentEncoding::Identity, out, rules());
         let mut p = Pipeline::new(c, FailingWriter { budget: 10 }).unwrap();
         let err = PAGE
@@ -238,9 +353,15 @@ fn downstream_failures_are_downstream_errors() {
             .try_for_each(|c| p.write_chunk(c))
             .err()
             .unwrap_or_else(|| panic!("{out}: writer failure not reported"));
-        assert!(matches!(&err, PipelineError::Downstream(e) if e.kind() == io::ErrorKind::BrokenPipe), "{err:?}");
+        assert!(
+            matches!(&err, PipelineError::Downstream(e) if e.kind() == io::ErrorKind::BrokenPipe),
+            "{err:?}"
+        );
         assert_eq!(err.source_side(), ErrorSource::Downstream);
-        assert!(matches!(p.write_chunk(b"more"), Err(PipelineError::Poisoned)));
+        assert!(matches!(
+            p.write_chunk(b"more"),
+            Err(PipelineError::Poisoned)
+        ));
         assert!(matches!(p.finish(), Err(PipelineError::Poisoned)));
     }
 }
@@ -249,7 +370,10 @@ struct FailingReader;
 
 impl io::Read for FailingReader {
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(io::Error::new(io::ErrorKind::ConnectionReset, "origin reset"))
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "origin reset",
+        ))
     }
 }
 
@@ -257,7 +381,9 @@ impl io::Read for FailingReader {
 fn origin_read_failures_are_upstream_errors() {
     let p = Pipeline::new(cfg(ContentEncoding::Identity), Vec::new()).unwrap();
     let err = p.process(FailingReader).unwrap_err();
-    assert!(matches!(&err, PipelineError::Upstream(e) if e.kind() == io::ErrorKind::ConnectionReset));
+    assert!(
+        matches!(&err, PipelineError::Upstream(e) if e.kind() == io::ErrorKind::ConnectionReset)
+    );
     assert_eq!(err.source_side(), ErrorSource::Origin);
 }
 
@@ -266,7 +392,10 @@ fn bad_configuration_is_a_config_error() {
     let mut c = cfg(ContentEncoding::Identity);
     c.gzip_level = 10;
     let err = Pipeline::new(c, Vec::new()).unwrap_err();
-    assert!(matches!(err, PipelineError::Config(ConfigError::GzipLevel(10))));
+    assert!(matches!(
+        err,
+        PipelineError::Config(ConfigError::GzipLevel(10))
+    ));
     assert_eq!(err.source_side(), ErrorSource::Internal);
     let mut c = cfg(ContentEncoding::Identity);
     c.brotli_quality = 12;
@@ -278,10 +407,21 @@ fn bad_configuration_is_a_config_error() {
 
 #[test]
 fn invalid_utf8_and_nuls_are_just_bytes() {
-    let body: &[u8] = b"<p>\xff\xfe\0\xc3</p><a href=\"\xff//origin.example/\0\x80\">\0</a>\xf0\x28\x8c\x28";
-    let want: &[u8] = b"<p>\xff\xfe\0\xc3</p><a href=\"\xff//edge.test/\0\x80\">\0</a>\xf0\x28\x8c\x28";
+    let body: &[u8] =
+        b"<p>\xff\xfe\0\xc3</p><a href=\"\xff//origin.example/\0\x80\">\0</a>\xf0\x28\x8c\x28";
+    let want: &[u8] =
+        b"<p>\xff\xfe\0\xc3</p><a href=\"\xff//edge.test/\0\x80\">\0</a>\xf0\x28\x8c\x28";
     for kind in [ContentKind::Html, ContentKind::JavaScript] {
-        let got = feed(config(kind, ContentEncoding::Identity, ContentEncoding::Identity, rules()), body).unwrap();
+        let got = feed(
+            config(
+                kind,
+                ContentEncoding::Identity,
+                ContentEncoding::Identity,
+                rules(),
+            ),
+            body,
+        )
+        .unwrap();
         assert_eq!(got, want, "{kind:?}");
     }
 }

@@ -65,7 +65,12 @@ fn fixtures() -> Vec<Fixture> {
     out
 }
 
-fn run(f: &Fixture, input: ContentEncoding, output: ContentEncoding, chunks: Vec<&[u8]>) -> Vec<u8> {
+fn run(
+    f: &Fixture,
+    input: ContentEncoding,
+    output: ContentEncoding,
+    chunks: Vec<&[u8]>,
+) -> Vec<u8> {
     let mut cfg = config(f.kind, input, output, rules());
     cfg.charset = f.charset.clone();
     decode(output, &run_chunks(cfg, chunks).unwrap())
@@ -74,7 +79,12 @@ fn run(f: &Fixture, input: ContentEncoding, output: ContentEncoding, chunks: Vec
 #[test]
 fn fixtures_rewrite_to_their_expected_bytes() {
     for f in fixtures() {
-        let got = run(&f, ContentEncoding::Identity, ContentEncoding::Identity, vec![&f.src]);
+        let got = run(
+            &f,
+            ContentEncoding::Identity,
+            ContentEncoding::Identity,
+            vec![&f.src],
+        );
         assert_same(&got, &f.expected, &f.name);
     }
 }
@@ -92,15 +102,29 @@ fn fixtures_are_chunking_invariant() {
         // Every two-way split point.
         for at in 0..=f.src.len() {
             let (a, b) = f.src.split_at(at);
-            let got = run(&f, ContentEncoding::Identity, ContentEncoding::Identity, vec![a, b]);
+            let got = run(
+                &f,
+                ContentEncoding::Identity,
+                ContentEncoding::Identity,
+                vec![a, b],
+            );
             assert_same(&got, &f.expected, &format!("{} split at {at}", f.name));
         }
-        for enc in [ContentEncoding::Gzip, ContentEncoding::Brotli, ContentEncoding::Deflate] {
+        for enc in [
+            ContentEncoding::Gzip,
+            ContentEncoding::Brotli,
+            ContentEncoding::Deflate,
+        ] {
             let encoded = encode(enc, &f.src);
             let mut rng = rng_for(&format!("{} {enc}", f.name));
             let got = run(&f, enc, enc, random_chunks(&encoded, &mut rng));
             assert_same(&got, &f.expected, &format!("{} {enc}", f.name));
-            let got = run(&f, enc, ContentEncoding::Identity, encoded.chunks(1).collect());
+            let got = run(
+                &f,
+                enc,
+                ContentEncoding::Identity,
+                encoded.chunks(1).collect(),
+            );
             assert_same(&got, &f.expected, &format!("{} {enc} 1-byte", f.name));
         }
     }
@@ -110,7 +134,12 @@ fn fixtures_are_chunking_invariant() {
 fn fixtures_count_their_rewrites() {
     // Each rewritten URL is counted once, and the byte counters add up.
     for f in fixtures() {
-        let mut cfg = config(f.kind, ContentEncoding::Identity, ContentEncoding::Identity, rules());
+        let mut cfg = config(
+            f.kind,
+            ContentEncoding::Identity,
+            ContentEncoding::Identity,
+            rules(),
+        );
         cfg.charset = f.charset.clone();
         let mut p = sluice_core::Pipeline::new(cfg, Vec::new()).unwrap();
         for chunk in f.src.chunks(7) {

@@ -18,7 +18,12 @@ use sluice_core::{ContentEncoding, ContentKind, RewriteRules};
 const HOST: &str = "origin.example";
 
 fn rules() -> RewriteRules {
-    RewriteRules::new([HOST, "www.origin.example", "origin.example:8080"], SCHEME, EDGE).unwrap()
+    RewriteRules::new(
+        [HOST, "www.origin.example", "origin.example:8080"],
+        SCHEME,
+        EDGE,
+    )
+    .unwrap()
 }
 
 /// Fragments chosen to put markers, hosts, schemes and boundaries next to
@@ -167,7 +172,11 @@ proptest! {
 /// other byte must be equal.
 fn assert_round_trip_any_host(input: &[u8], output: &[u8]) {
     let edge = EDGE.as_bytes();
-    let hosts: [&[u8]; 3] = [b"www.origin.example", b"origin.example:8080", b"origin.example"];
+    let hosts: [&[u8]; 3] = [
+        b"www.origin.example",
+        b"origin.example:8080",
+        b"origin.example",
+    ];
     let (mut i, mut o) = (0usize, 0usize);
     while o < output.len() {
         let out = &output[o..];
@@ -197,7 +206,11 @@ fn assert_round_trip_any_host(input: &[u8], output: &[u8]) {
             o += 6;
             continue;
         }
-        assert_eq!(rest.first(), Some(&out[0]), "byte lost or changed at input {i}");
+        assert_eq!(
+            rest.first(),
+            Some(&out[0]),
+            "byte lost or changed at input {i}"
+        );
         i += 1;
         o += 1;
     }

@@ -170,6 +170,10 @@ impl<W: Write> BrotliEncoder<W> {
         &self.writer
     }
 
+    pub(crate) fn get_mut(&mut self) -> &mut W {
+        &mut self.writer
+    }
+
     fn run(&mut self, op: BrotliEncoderOperation, mut input: &[u8]) -> std::io::Result<()> {
         loop {
             let mut avail_in = input.len();

@@ -134,7 +134,7 @@ impl RewriteRules {
                 rules.push(rule);
             }
         }
-        rules.sort_by(|a, b| b.bytes.len().cmp(&a.bytes.len()));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.bytes.len()));
         let mut first_byte = [false; 256];
         for r in &rules {
             if let Some(&b) = r.bytes.first() {

@@ -15,9 +15,14 @@
 //! 3. After each `write`, the bytes lol_html emitted are copied on with the
 //!    edits applied; region bytes stream through a [`StreamReplacer`].
 //!
-//! Plain text nodes and comments are never rewritten (a URL in prose is not
-//! a link). `<script>`/`<style>` inside SVG/MathML are parsed as markup by
-//! HTML, so their text is not treated as a raw-text region either.
+//! Comments are rewritten whole, as one edit: IE conditional comments
+//! (`<!--[if lt IE 9]><script src=...>`) carry real markup, and a comment
+//! is complete before lol_html hands it over. `<noscript>` is raw text to a
+//! scripting parser but markup for the browsers that render it, so it is a
+//! raw-text region like `<script>`. Plain text nodes are never rewritten (a
+//! URL in prose is not a link). `<script>`/`<style>` inside SVG/MathML are
+//! parsed as markup by HTML, so their text is not treated as a raw-text
+//! region either.
 
 mod attrs;
 mod source;
@@ -27,10 +32,10 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use lol_html::errors::RewritingError;
-use lol_html::html_content::{Element, EndTag};
+use lol_html::html_content::{Comment, Element, EndTag};
 use lol_html::{
-    AsciiCompatibleEncoding, ElementContentHandlers, HandlerResult, HtmlRewriter, MemorySettings,
-    OutputSink, Selector, Settings,
+    AsciiCompatibleEncoding, DocumentContentHandlers, ElementContentHandlers, HandlerResult,
+    HtmlRewriter, MemorySettings, OutputSink, Selector, Settings,
 };
 
 use self::source::{Event, Source};
@@ -112,8 +117,16 @@ impl HtmlStage {
                 on_element(&handler_src, &handler_rules, el).map_err(|e| abort(&handler_src, e))
             },
         );
+        let comment_src = Rc::clone(&src);
+        let comment_rules = rules.clone();
+        let comments = DocumentContentHandlers::default().comments(
+            move |c: &mut Comment<'_>| -> HandlerResult {
+                on_comment(&comment_src, &comment_rules, c).map_err(|e| abort(&comment_src, e))
+            },
+        );
         let settings = Settings::new()
             .append_element_content_handler((Cow::Owned(selector), handlers))
+            .append_document_content_handler(comments)
             .with_encoding(encoding)
             .with_adjust_charset_on_meta_tag(adjust_on_meta)
             // Non-conforming markup that lol_html cannot parse with
@@ -306,6 +319,27 @@ fn abort(src: &Rc<RefCell<Source>>, e: PipelineError) -> Box<dyn std::error::Err
     Box::new(Abort)
 }
 
+/// The comment handler: a comment whose bytes hold a rewrite-host URL
+/// becomes one edit (lol_html hands over complete comments only).
+fn on_comment(
+    src: &Rc<RefCell<Source>>,
+    rules: &RewriteRules,
+    comment: &mut Comment<'_>,
+) -> Result<(), PipelineError> {
+    let range = comment.source_location().bytes();
+    let mut s = borrow(src)?;
+    let raw = s
+        .slice(range.clone())
+        .ok_or(PipelineError::internal("comment outside the source window"))?;
+    if let Some((bytes, count)) = rules.rewrite_complete(raw) {
+        let start = s.abs(range.start);
+        let end = start + range.len() as u64;
+        s.push_event(Event::Edit { start, end, bytes })?;
+        s.rewritten += count;
+    }
+    Ok(())
+}
+
 /// The `*` element handler: queues attribute edits and raw-text regions.
 fn on_element(
     src: &Rc<RefCell<Source>>,
@@ -328,17 +362,10 @@ fn on_element(
     };
     if has_url {
         for attr in el.attributes() {
-            let (Some(name), Some(value)) =
-                (attr.name_source_location(), attr.value_source_location())
-            else {
+            // Every attribute: see `attrs` for why there is no allow-list.
+            let Some(value) = attr.value_source_location() else {
                 continue;
             };
-            let name = s.slice(name.bytes()).ok_or(PipelineError::internal(
-                "attribute name outside the source window",
-            ))?;
-            if !attrs::is_url_attribute(name) {
-                continue;
-            }
             let range = value.bytes();
             let raw = s.slice(range.clone()).ok_or(PipelineError::internal(
                 "attribute value outside the source window",
