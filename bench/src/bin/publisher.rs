@@ -6,6 +6,11 @@
 //! edge versus directly from the origin, interleaved in the same run so
 //! machine noise hits both alike.
 //!
+//! Two output modes are measured in the same run: `publisher.output_encoding
+//! = origin` (the default: gzip re-encoded in the guest) and `identity` (the
+//! guest writes identity plus `x-compress-hint: on`, so Fastly's host
+//! compresses; Viceroy ignores the hint and sends identity).
+//!
 //! `cargo run --release -p sluice-bench --bin publisher -- [rounds]`
 
 use std::time::Duration;
@@ -39,15 +44,24 @@ fn main() {
         .filter(|p| p.2 != "-")
         .map(|p| p.2.clone())
         .collect();
-    let stack =
-        Stack::start_with(|c: EdgeConfig| c.set("publisher.rewrite_hosts", &hosts.join(",")));
+    for mode in ["origin", "identity"] {
+        let stack = Stack::start_with(|c: EdgeConfig| {
+            c.set("publisher.rewrite_hosts", &hosts.join(","))
+                .set("publisher.output_encoding", mode)
+        });
+        println!("\n### publisher.output_encoding = {mode}\n");
+        measure(&stack, &pages, rounds);
+    }
+}
 
+/// One table: every page `rounds` times through the edge and directly.
+fn measure(stack: &Stack, pages: &[(String, u64, String)], rounds: usize) {
     println!("| page | KiB | vCPU ms (median) | vCPU ms/MiB | heap MiB (max) | TTFB edge ms (p50) | TTFB origin ms (p50) | edge overhead ms (p50) |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut all_per_mib = Vec::new();
     let mut all_overhead = Vec::new();
     let mut max_heap = 0f64;
-    for (name, bytes, _) in &pages {
+    for (name, bytes, _) in pages {
         let path = format!("/pages/{name}?enc=gzip");
         let mut edge_ttfb = Vec::new();
         let mut origin_ttfb = Vec::new();
