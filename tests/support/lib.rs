@@ -364,8 +364,13 @@ impl Edge {
             addr.to_string(),
             wasm.display().to_string(),
         ];
+        // One Viceroy compiles its module at a time: a dozen parallel tests
+        // each compiling the wasm at once on two cores starve each other
+        // past any sane deadline, while one at a time takes seconds each.
+        static STARTING: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let proc = Proc::spawn("viceroy", &viceroy, &args);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             assert!(
                 Instant::now() < deadline,
