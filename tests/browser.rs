@@ -43,11 +43,6 @@ fn first_contentful_paint_comes_before_the_origin_finishes() {
         .iter()
         .filter(|a| a.starts_with("<a href="))
         .count();
-    let page = std::fs::read(corpus_dir().join("pages/aclu.html")).expect("corpus page");
-    let absolute_links = attributes_pointing_at(&page, &[ORIGIN_HOST])
-        .iter()
-        .filter(|a| a.starts_with("<a href="))
-        .count();
     let stack = Stack::start_with(|c: EdgeConfig| c.set("publisher.rewrite_hosts", ORIGIN_HOST));
     for enc in ["gzip", "br", "identity"] {
         // The origin pauses after half of the encoded body. (A fixed 32 KiB
