@@ -57,6 +57,10 @@ pub struct AccessRecord {
     /// AI gateway: token usage and time to first token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<serde_json::Value>,
+    /// Origin-planned streams (hosted, dispatch, upstream plan): outcome,
+    /// error class, close reason, steps, records and tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<serde_json::Value>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -18,6 +18,8 @@ mod edge_error;
 #[cfg(target_arch = "wasm32")]
 mod gateway;
 #[cfg(target_arch = "wasm32")]
+mod plans;
+#[cfg(target_arch = "wasm32")]
 mod publisher;
 #[cfg(target_arch = "wasm32")]
 mod request_view;

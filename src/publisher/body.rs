@@ -77,6 +77,7 @@ pub fn send(
             record.emit(ctx.started, None);
             return Some(resp);
         }
+        PublisherResponse::Planned(planned) => return crate::plans::run(planned, ctx, record),
         PublisherResponse::Stream {
             response,
             body,

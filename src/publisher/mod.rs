@@ -53,6 +53,9 @@ pub enum PublisherResponse {
     },
     /// The origin body goes to the host untouched.
     PassThrough(Response, PassReason),
+    /// An origin-planned stream (hosted, dispatch, upstream plan): the
+    /// `plans` module drives it.
+    Planned(crate::plans::Planned),
 }
 
 /// Per-request context handed to the handler.
@@ -88,6 +91,16 @@ pub fn handle_publisher_request(
             &visitor.cookie_value,
             ctx.settings.synthetic_id_max_age,
         );
+    }
+
+    // Plan content types are honoured here only: on the `origin` backend's
+    // response, never on a client request, and never forwarded.
+    if let Some(strategy) = crate::plans::detect(&resp, ctx.view.is_head) {
+        headers::server_timing(&mut resp, ctx.started, "plan");
+        return Ok(PublisherResponse::Planned(crate::plans::Planned {
+            strategy,
+            response: resp,
+        }));
     }
 
     let decision = classify(&ResponseFacts {

@@ -9,6 +9,9 @@
 
 use std::fmt;
 
+use crate::stream::dispatch::DispatchLimits;
+use crate::stream::plan::PlanPolicy;
+
 /// A configuration value that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -66,6 +69,12 @@ pub struct Settings {
     /// Serve the unparsed relay route `/__relay{prefix}/...` (benchmark
     /// floor; still authenticated).
     pub ai_relay_floor: bool,
+    /// Limits of origin-planned dispatch streams (`dispatch.*` keys).
+    pub dispatch_limits: DispatchLimits,
+    /// Upstream-plan policy: the backend allow-list (`plans.upstream_backends`,
+    /// empty by default so no plan reaches any backend until an operator
+    /// names one) and the caps of plan limits (`plans.*` keys).
+    pub plan_policy: PlanPolicy,
 }
 
 impl Settings {
@@ -85,6 +94,8 @@ impl Settings {
             ai_max_attempts: 2,
             ai_backoff_ms: 100,
             ai_relay_floor: false,
+            dispatch_limits: DispatchLimits::default(),
+            plan_policy: PlanPolicy::new(Vec::<String>::new()),
         }
     }
 
@@ -175,6 +186,8 @@ impl Settings {
                 }
             };
         }
+        s.dispatch_limits = dispatch_limits(&get)?;
+        s.plan_policy = plan_policy(&get)?;
         Ok(s)
     }
 
@@ -184,6 +197,126 @@ impl Settings {
             .iter()
             .any(|p| path.starts_with(p.as_str()))
     }
+}
+
+/// `dispatch.*`: every [`DispatchLimits`] field, each optional.
+fn dispatch_limits(get: &impl Fn(&str) -> Option<String>) -> Result<DispatchLimits, ConfigError> {
+    let d = DispatchLimits::default();
+    let num = |key: &'static str, default: u64| -> Result<u64, ConfigError> {
+        get(key).map_or(Ok(default), |v| parse_num(&v, key))
+    };
+    let positive = |key: &'static str, default: u64| -> Result<u64, ConfigError> {
+        let v = num(key, default)?;
+        if v == 0 {
+            return Err(ConfigError {
+                key,
+                problem: "must be at least 1",
+            });
+        }
+        Ok(v)
+    };
+    let size = |key: &'static str, default: usize| -> Result<usize, ConfigError> {
+        let v = positive(key, default as u64)?;
+        usize::try_from(v).map_err(|_| ConfigError {
+            key,
+            problem: "is too large",
+        })
+    };
+    let idle_initial = positive(
+        "dispatch.idle_backoff_initial_ms",
+        d.idle_backoff_initial_ms,
+    )?;
+    let idle_max = num("dispatch.idle_backoff_max_ms", d.idle_backoff_max_ms)?;
+    if idle_max < idle_initial {
+        return Err(ConfigError {
+            key: "dispatch.idle_backoff_max_ms",
+            problem: "must not be below dispatch.idle_backoff_initial_ms",
+        });
+    }
+    let retry_initial = positive(
+        "dispatch.retry_backoff_initial_ms",
+        d.retry_backoff_initial_ms,
+    )?;
+    let retry_max = num("dispatch.retry_backoff_max_ms", d.retry_backoff_max_ms)?;
+    if retry_max < retry_initial {
+        return Err(ConfigError {
+            key: "dispatch.retry_backoff_max_ms",
+            problem: "must not be below dispatch.retry_backoff_initial_ms",
+        });
+    }
+    let retries = num("dispatch.max_step_retries", u64::from(d.max_step_retries))?;
+    let retries = u32::try_from(retries).map_err(|_| ConfigError {
+        key: "dispatch.max_step_retries",
+        problem: "is too large",
+    })?;
+    Ok(
+        d.with_max_steps(positive("dispatch.max_steps", d.max_steps)?)
+            .with_step_timeout_ms(positive("dispatch.step_timeout_ms", d.step_timeout_ms)?)
+            .with_max_duration_ms(positive("dispatch.max_duration_ms", d.max_duration_ms)?)
+            .with_max_state_bytes(size("dispatch.max_state_bytes", d.max_state_bytes)?)
+            .with_max_message_bytes(size("dispatch.max_message_bytes", d.max_message_bytes)?)
+            .with_idle_backoff_ms(idle_initial, idle_max)
+            .with_keepalive_interval_ms(num(
+                "dispatch.keepalive_interval_ms",
+                d.keepalive_interval_ms,
+            )?)
+            .with_max_step_retries(retries)
+            .with_retry_backoff_ms(retry_initial, retry_max),
+    )
+}
+
+/// `plans.*`: the upstream-plan backend allow-list and caps.
+fn plan_policy(get: &impl Fn(&str) -> Option<String>) -> Result<PlanPolicy, ConfigError> {
+    use crate::stream::plan::{
+        DEFAULT_BETWEEN_BYTES_TIMEOUT_MS, DEFAULT_FIRST_BYTE_TIMEOUT_MS, DEFAULT_MAX_PLAN_BYTES,
+        DEFAULT_MAX_RECORD_BYTES,
+    };
+    let backends = match get("plans.upstream_backends") {
+        None => Vec::new(),
+        Some(v) => list(&v)
+            .map(|name| {
+                let ok = name.len() <= 255
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if ok {
+                    Ok(name.to_owned())
+                } else {
+                    Err(ConfigError {
+                        key: "plans.upstream_backends",
+                        problem: "must be a comma-separated list of backend names",
+                    })
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let positive = |key: &'static str, default: u64| -> Result<u64, ConfigError> {
+        let v = get(key).map_or(Ok(default), |v| parse_num(&v, key))?;
+        if v == 0 {
+            return Err(ConfigError {
+                key,
+                problem: "must be at least 1",
+            });
+        }
+        Ok(v)
+    };
+    let size = |key: &'static str, default: usize| -> Result<usize, ConfigError> {
+        usize::try_from(positive(key, default as u64)?).map_err(|_| ConfigError {
+            key,
+            problem: "is too large",
+        })
+    };
+    Ok(PlanPolicy::new(backends)
+        .with_max_plan_bytes(size("plans.max_plan_bytes", DEFAULT_MAX_PLAN_BYTES)?)
+        .with_max_record_bytes(size("plans.max_record_bytes", DEFAULT_MAX_RECORD_BYTES)?)
+        .with_first_byte_timeout_ms(positive(
+            "plans.first_byte_timeout_ms",
+            DEFAULT_FIRST_BYTE_TIMEOUT_MS,
+        )?)
+        .with_between_bytes_timeout_ms(positive(
+            "plans.between_bytes_timeout_ms",
+            DEFAULT_BETWEEN_BYTES_TIMEOUT_MS,
+        )?))
 }
 
 fn list(v: &str) -> impl Iterator<Item = &str> {
@@ -311,10 +444,67 @@ mod tests {
             ("ai.prefix", "v1"),
             ("ai.max_attempts", "0"),
             ("ai.relay_floor", "maybe"),
+            ("dispatch.max_steps", "0"),
+            ("dispatch.step_timeout_ms", "soon"),
+            ("dispatch.max_state_bytes", "-5"),
+            ("dispatch.idle_backoff_max_ms", "10"),
+            ("dispatch.retry_backoff_max_ms", "1"),
+            ("dispatch.max_step_retries", "99999999999"),
+            ("plans.upstream_backends", "http://169.254.169.254/"),
+            ("plans.max_record_bytes", "0"),
+            ("plans.first_byte_timeout_ms", "1s"),
         ] {
             let err = parse(&[(key, value)]).unwrap_err();
             assert_eq!(err.key, key);
             assert!(!err.to_string().contains(value), "{err}");
         }
+    }
+
+    #[test]
+    fn stream_keys_default_to_the_documented_limits() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.dispatch_limits, DispatchLimits::default());
+        assert!(
+            !s.plan_policy.allows("ollama"),
+            "no backend until configured"
+        );
+        assert!(!s.plan_policy.allows("origin"));
+        assert_eq!(s.plan_policy.max_plan_bytes(), 64 * 1024);
+    }
+
+    #[test]
+    fn stream_keys_parse() {
+        let s = parse(&[
+            ("dispatch.max_steps", "5"),
+            ("dispatch.step_timeout_ms", "300"),
+            ("dispatch.max_duration_ms", "1000"),
+            ("dispatch.max_state_bytes", "200"),
+            ("dispatch.max_message_bytes", "4096"),
+            ("dispatch.idle_backoff_initial_ms", "10"),
+            ("dispatch.idle_backoff_max_ms", "40"),
+            ("dispatch.keepalive_interval_ms", "0"),
+            ("dispatch.max_step_retries", "3"),
+            ("dispatch.retry_backoff_initial_ms", "20"),
+            ("dispatch.retry_backoff_max_ms", "20"),
+            ("plans.upstream_backends", "ollama, openai_1,"),
+            ("plans.max_plan_bytes", "1024"),
+        ])
+        .unwrap();
+        let expected = DispatchLimits::default()
+            .with_max_steps(5)
+            .with_step_timeout_ms(300)
+            .with_max_duration_ms(1000)
+            .with_max_state_bytes(200)
+            .with_max_message_bytes(4096)
+            .with_idle_backoff_ms(10, 40)
+            .with_keepalive_interval_ms(0)
+            .with_max_step_retries(3)
+            .with_retry_backoff_ms(20, 20);
+        assert_eq!(s.dispatch_limits, expected);
+        assert!(s.plan_policy.allows("ollama"));
+        assert!(s.plan_policy.allows("openai_1"));
+        assert!(!s.plan_policy.allows("llm"));
+        assert!(!s.plan_policy.allows(""));
+        assert_eq!(s.plan_policy.max_plan_bytes(), 1024);
     }
 }

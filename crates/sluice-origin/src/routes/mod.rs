@@ -3,6 +3,7 @@
 
 mod bytes;
 mod cond;
+mod dispatch;
 mod echo;
 mod events;
 mod generated;
@@ -11,6 +12,7 @@ mod llm;
 mod misc;
 mod ndjson;
 mod pages;
+mod plan;
 mod sse;
 mod status;
 mod upload;
@@ -90,6 +92,10 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<ResBody>
         ["sse"] => sse::serve(ctx, &req),
         ["api", endpoint @ ("chat" | "generate")] => ndjson::serve(ctx, req, endpoint).await,
         ["v1", ..] => llm::serve(ctx, req).await,
+        ["dispatch", "counter"] => dispatch::open(ctx, req.method()),
+        ["dispatch", "counter", "step"] => dispatch::step(ctx, req).await,
+        ["dispatch", "counter", "close"] => dispatch::close(ctx, req).await,
+        ["plan", "upstream"] => plan::upstream(ctx, req.method()),
         ["__events"] => events::serve(ctx, req.method()),
         _ => Err(RouteError::NotFound(path.clone())),
     }
