@@ -69,6 +69,9 @@ impl Limits {
     /// (a start tag, comment or attribute value split across chunks). A
     /// 100 MiB attribute value without `>` fails with
     /// [`crate::PipelineError::HtmlMemoryLimit`] once it crosses this cap.
+    /// Until then such a construct is held twice: by lol_html and in the
+    /// rewriter's source window. The HTML stage's peak is therefore about
+    /// `2 * html_memory + max_pending`.
     ///
     /// ### Default
     /// 4 MiB.

@@ -18,18 +18,27 @@ use crate::rewrite::{RewriteRules, Stage};
 
 /// Default gzip/deflate output level.
 ///
-/// Level 1 is zlib's fastest: on this project's reference machine a 1 MiB
-/// page gzip-in/gzip-out costs well inside the 15 ms budget (see
-/// docs/BENCHMARKS.md) and output is typically within ~10-15% of level 6,
-/// which costs several times more CPU. Under Fastly's 50 ms per-request CPU
-/// budget, CPU is the scarcer resource.
-pub const DEFAULT_GZIP_LEVEL: u32 = 1;
+/// Level 3 was measured on a ~1 MiB corpus page, gzip in and gzip out, on
+/// this project's 2-core shared machine (see docs/bench/pipeline.md):
+/// - level 3 takes about 8-10 ms, and its output is 8% larger than level 6;
+/// - level 1 is zlib-rs's "quick" strategy: about 6-9 ms, but its output is
+///   39% larger than level 6;
+/// - levels 4 and 6 take 9-13 ms, too close to the 15 ms budget on a noisy
+///   machine.
+///
+/// Fastly gives a request 50 ms of CPU, and wasm is slower than native, so
+/// the default keeps that headroom.
+pub const DEFAULT_GZIP_LEVEL: u32 = 3;
 
 /// Default brotli output quality.
 ///
-/// Quality 4 is the fastest setting that still uses brotli's context
-/// modelling well; higher qualities cost several times the CPU for a few
-/// percent on HTML. See docs/BENCHMARKS.md.
+/// Measured on the same page, brotli in and brotli out:
+/// - quality 4 takes about 11.5-17 ms, and its output is 8% larger than
+///   quality 5;
+/// - quality 5 switches to a slower hasher and takes 17-22 ms;
+/// - quality 3 saves about 15% of the CPU time for 5% more bytes.
+///
+/// See docs/bench/pipeline.md.
 pub const DEFAULT_BROTLI_QUALITY: u32 = 4;
 
 /// How one body is processed.

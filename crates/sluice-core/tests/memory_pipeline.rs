@@ -13,7 +13,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sluice_core::{ContentEncoding, ContentKind, Pipeline, PipelineConfig, RewriteRules};
+use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
 
 struct Counting;
 
@@ -257,4 +257,129 @@ fn the_counter_sees_a_growing_buffer() {
         "counter missed {} buffered bytes (peak {peak})",
         held.len()
     );
+}
+
+/// `prefix` followed by `unit` repeated up to `total` bytes: a body with no
+/// `>` and no newline anywhere after the prefix. Never stored.
+struct Endless {
+    prefix: &'static [u8],
+    unit: &'static [u8],
+    total: u64,
+    produced: u64,
+}
+
+impl Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.produced >= self.total {
+            return Ok(0);
+        }
+        let mut n = 0;
+        while n < buf.len() && self.produced < self.total {
+            let pos = self.produced as usize;
+            let byte = if pos < self.prefix.len() {
+                self.prefix[pos]
+            } else {
+                self.unit[(pos - self.prefix.len()) % self.unit.len()]
+            };
+            buf[n] = byte;
+            n += 1;
+            self.produced += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// Streams one endless body gzip-in/gzip-out; returns the result, the
+/// URLs rewritten and the peak live heap.
+fn stream_endless(
+    kind: ContentKind,
+    limits: Limits,
+    prefix: &'static [u8],
+    unit: &'static [u8],
+) -> (Result<(), sluice_core::PipelineError>, u64, usize) {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let total = (body_bytes() / 10).max(1 << 20);
+    let rules = RewriteRules::new([HOST], "https", EDGE).unwrap();
+    let mut config = PipelineConfig::new(ContentEncoding::Gzip, ContentEncoding::Gzip, kind, rules);
+    config.limits = limits;
+    let body = Endless {
+        prefix,
+        unit,
+        total,
+        produced: 0,
+    };
+    let mut input = flate2::read::GzEncoder::new(body, flate2::Compression::fast());
+    let sink = flate2::write::GzDecoder::new(io::sink());
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let mut pipeline = Pipeline::new(config, sink).unwrap();
+    let mut buf = vec![0u8; 16 << 10];
+    let result = loop {
+        let n = input.read(&mut buf).unwrap();
+        if n == 0 {
+            break pipeline.finish_with_stats().map(|(_, s)| s.urls_rewritten);
+        }
+        if let Err(e) = pipeline.write_chunk(&buf[..n]) {
+            break Err(e);
+        }
+    };
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    eprintln!(
+        "{kind:?} {:?}: {} MiB, {result:?}, peak live heap {:.2} MiB",
+        String::from_utf8_lossy(prefix),
+        total >> 20,
+        peak as f64 / (1 << 20) as f64
+    );
+    let urls = *result.as_ref().unwrap_or(&0);
+    (result.map(drop), urls, peak)
+}
+
+/// 100 MiB bodies (a tenth of `SLUICE_MEMORY_TEST_MIB`) without a single
+/// `>` or newline: either they stream in the same 8 MiB as any body (text,
+/// raw text, CSS) or they fail with the typed HTML memory error (an
+/// attribute value or comment that never ends) within a bound set by
+/// [`Limits::with_html_memory`].
+#[test]
+fn bodies_without_a_gt_or_newline_stay_bounded() {
+    let url_unit: &[u8] = b"https://origin.example/a?b=c ";
+    let streams: [(ContentKind, &[u8]); 3] = [
+        (ContentKind::Css, b""),
+        (ContentKind::Html, b"<script>"),
+        (ContentKind::Html, b""),
+    ];
+    for (kind, prefix) in streams {
+        let (result, urls, peak) = stream_endless(kind, Limits::default(), prefix, url_unit);
+        assert!(result.is_ok(), "{kind:?} {prefix:?}: {result:?}");
+        let expected = if kind == ContentKind::Html && prefix.is_empty() {
+            0 // Text is never rewritten.
+        } else {
+            // One URL per unit.
+            (body_bytes() / 10).max(1 << 20) / url_unit.len() as u64
+        };
+        // The last unit may be cut before its URL ends.
+        assert!(
+            urls + 1 >= expected && urls <= expected + 1,
+            "{kind:?} {prefix:?}: {urls} URLs, expected about {expected}"
+        );
+        assert!(peak < LIMIT, "{kind:?} {prefix:?}: peak {peak} >= {LIMIT}");
+    }
+    // A construct that never ends is held twice — by lol_html (up to
+    // `html_memory`) and in the rewriter's source window (up to
+    // `html_memory + max_pending`) — until the cap fails it. So the bound
+    // scales with the configured cap; 1 MiB covers the codecs and the test.
+    for html_memory in [Limits::default().html_memory(), 1 << 20] {
+        let limits = Limits::default().with_html_memory(html_memory);
+        let bound = 2 * html_memory + limits.max_pending() + (1 << 20);
+        for prefix in [&b"<a href=\""[..], b"<!-- ", b"<div data-x='"] {
+            let (result, _, peak) = stream_endless(ContentKind::Html, limits, prefix, url_unit);
+            assert!(
+                matches!(
+                    result,
+                    Err(sluice_core::PipelineError::HtmlMemoryLimit { limit }) if limit == html_memory
+                ),
+                "{prefix:?}: {result:?}"
+            );
+            assert!(peak < bound, "{prefix:?}: peak {peak} >= {bound}");
+        }
+    }
 }

@@ -425,3 +425,235 @@ fn invalid_utf8_and_nuls_are_just_bytes() {
         assert_eq!(got, want, "{kind:?}");
     }
 }
+
+/// Raw deflate (no zlib wrapper), as some servers send for "deflate".
+fn raw_deflate(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn raw_deflate_decodes_and_its_truncation_is_typed() {
+    let full = raw_deflate(PAGE);
+    let want = rewrite_whole(ContentKind::Html, rules(), PAGE);
+    assert_eq!(feed(cfg(ContentEncoding::Deflate), &full).unwrap(), want);
+    for cut in 1..full.len() {
+        match feed(cfg(ContentEncoding::Deflate), &full[..cut]) {
+            Err(PipelineError::Truncated {
+                encoding: ContentEncoding::Deflate,
+            }) => {}
+            other => panic!("raw deflate cut at {cut}/{}: {other:?}", full.len()),
+        }
+    }
+}
+
+#[test]
+fn every_bit_flip_of_every_coding_is_a_typed_error_or_clean_output() {
+    // Brotli has no checksum, and raw deflate neither, so some flips decode
+    // to a different valid body; what must never happen is a panic, an
+    // internal error, or output that is not the pipeline's own rewrite of
+    // what the decoder accepted. Every single-bit flip, every coding.
+    let encodings = [
+        (
+            ContentEncoding::Gzip,
+            false,
+            encode(ContentEncoding::Gzip, PAGE),
+        ),
+        (
+            ContentEncoding::Deflate,
+            false,
+            encode(ContentEncoding::Deflate, PAGE),
+        ),
+        (ContentEncoding::Deflate, true, raw_deflate(PAGE)),
+        (
+            ContentEncoding::Brotli,
+            false,
+            encode(ContentEncoding::Brotli, PAGE),
+        ),
+    ];
+    for (enc, raw, full) in encodings {
+        let (mut typed, mut clean) = (0, 0);
+        for at in 0..full.len() {
+            for bit in 0..8 {
+                let mut bad = full.clone();
+                bad[at] ^= 1 << bit;
+                match feed(cfg(enc), &bad) {
+                    Ok(out) => {
+                        // Whatever the decoder accepted, the output must be
+                        // exactly its rewrite.
+                        let reference = if raw {
+                            let mut d = Vec::new();
+                            io::Read::read_to_end(
+                                &mut flate2::read::DeflateDecoder::new(&bad[..]),
+                                &mut d,
+                            )
+                            .map(|_| d)
+                        } else {
+                            try_decode(enc, &bad)
+                        };
+                        let decoded = reference.unwrap_or_else(|e| {
+                            panic!("{enc} flip {at}.{bit}: accepted, but the reference says {e}")
+                        });
+                        assert_eq!(
+                            out,
+                            rewrite_whole(ContentKind::Html, rules(), &decoded),
+                            "{enc} flip {at}.{bit}"
+                        );
+                        clean += 1;
+                    }
+                    Err(
+                        PipelineError::CorruptInput { encoding, .. }
+                        | PipelineError::Truncated { encoding },
+                    ) => {
+                        assert_eq!(encoding, enc, "{enc} flip {at}.{bit}");
+                        typed += 1;
+                    }
+                    Err(other) => panic!("{enc} flip {at}.{bit}: {other:?}"),
+                }
+            }
+        }
+        assert!(typed > 0, "{enc}: no flip was detected ({clean} clean)");
+    }
+}
+
+#[test]
+fn every_declared_coding_that_lies_about_a_compressed_body_is_corrupt_input() {
+    let bodies = [
+        (ContentEncoding::Gzip, encode(ContentEncoding::Gzip, PAGE)),
+        (
+            ContentEncoding::Deflate,
+            encode(ContentEncoding::Deflate, PAGE),
+        ),
+        (
+            ContentEncoding::Brotli,
+            encode(ContentEncoding::Brotli, PAGE),
+        ),
+    ];
+    for (actual, body) in &bodies {
+        for declared in [
+            ContentEncoding::Gzip,
+            ContentEncoding::Deflate,
+            ContentEncoding::Brotli,
+        ] {
+            if declared == *actual {
+                continue;
+            }
+            let err = feed(cfg(declared), body).unwrap_err();
+            assert!(
+                matches!(&err, PipelineError::CorruptInput { encoding, .. } if *encoding == declared),
+                "{actual} body declared {declared}: {err:?}"
+            );
+        }
+    }
+}
+
+/// `n` zero bytes compressed with `enc` at its strongest setting.
+fn zeros(enc: ContentEncoding, n: usize) -> Vec<u8> {
+    match enc {
+        ContentEncoding::Gzip => gzip_zeros(n),
+        ContentEncoding::Deflate => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+            let z = vec![0u8; 1 << 20];
+            for _ in 0..n >> 20 {
+                e.write_all(&z).unwrap();
+            }
+            e.finish().unwrap()
+        }
+        ContentEncoding::Brotli => {
+            let mut out = Vec::new();
+            {
+                let mut w = brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
+                let z = vec![0u8; 1 << 20];
+                for _ in 0..n >> 20 {
+                    w.write_all(&z).unwrap();
+                }
+            }
+            out
+        }
+        ContentEncoding::Identity => vec![0; n],
+    }
+}
+
+#[test]
+fn bombs_are_stopped_in_every_coding_by_ratio_and_by_total() {
+    for enc in [
+        ContentEncoding::Deflate,
+        ContentEncoding::Brotli,
+        ContentEncoding::Gzip,
+    ] {
+        // 64 MiB of zeros: far past 100:1 in every coding.
+        let bomb = zeros(enc, 64 << 20);
+        let (err, fed) = first_error(cfg(enc), &bomb);
+        assert!(
+            matches!(
+                err,
+                Some(PipelineError::DecompressionBomb {
+                    limit: BombLimit::Ratio(100),
+                    decoded,
+                    ..
+                }) if decoded < 2 << 20
+            ),
+            "{enc}: {err:?} after {fed}/{} bytes",
+            bomb.len()
+        );
+        // With the ratio check off, the total cap still stops it.
+        let mut c = cfg(enc);
+        c.limits = Limits::default()
+            .with_max_ratio(0)
+            .with_max_decoded_bytes(Some(8 << 20));
+        let (err, _) = first_error(c, &bomb);
+        assert!(
+            matches!(
+                err,
+                Some(PipelineError::DecompressionBomb {
+                    limit: BombLimit::Total(max),
+                    decoded,
+                    ..
+                }) if max == 8 << 20 && decoded <= (8 << 20) + (64 << 10)
+            ),
+            "{enc}: {err:?}"
+        );
+    }
+}
+
+/// Feeds `body` in 4 KiB chunks; the first error and how much was fed.
+fn first_error(config: PipelineConfig, body: &[u8]) -> (Option<PipelineError>, usize) {
+    let mut p = Pipeline::new(config, io::sink()).unwrap();
+    let mut fed = 0;
+    for chunk in body.chunks(4096) {
+        fed += chunk.len();
+        if let Err(e) = p.write_chunk(chunk) {
+            return (Some(e), fed);
+        }
+    }
+    (p.finish().err(), fed)
+}
+
+#[test]
+fn unterminated_comments_and_tags_hit_the_html_memory_cap_too() {
+    for open in [
+        &b"<!-- "[..],
+        b"<div class=",
+        b"<a href='",
+        b"<!DOCTYPE ",
+        b"<",
+    ] {
+        let mut c = cfg(ContentEncoding::Identity);
+        c.limits = Limits::default().with_html_memory(256 << 10);
+        let mut p = Pipeline::new(c, io::sink()).unwrap();
+        let chunk = vec![b'a'; 16 << 10];
+        let mut result = p.write_chunk(open);
+        let mut sent = 0usize;
+        while result.is_ok() && sent < 64 << 20 {
+            result = p.write_chunk(&chunk);
+            sent += chunk.len();
+        }
+        let open = String::from_utf8_lossy(open);
+        match result {
+            Err(PipelineError::HtmlMemoryLimit { limit }) => assert_eq!(limit, 256 << 10),
+            other => panic!("{open:?}: {other:?} after {sent} bytes"),
+        }
+        assert!(sent <= 1 << 20, "{open:?}: failed only after {sent} bytes");
+    }
+}

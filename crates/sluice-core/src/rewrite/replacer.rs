@@ -53,6 +53,15 @@ impl StreamReplacer {
         input: &[u8],
         out: &mut impl ByteSink,
     ) -> Result<(), PipelineError> {
+        if self.pending.is_empty() {
+            // Nothing held back (the usual case between URLs): scan the
+            // chunk where it is and copy only the undecided tail, instead
+            // of copying every byte through `pending`.
+            let (emitted, scan) = scan(&self.rules, input, 0, false, out, &mut self.rewritten)?;
+            self.pending.extend_from_slice(&input[emitted..]);
+            self.scan = scan - emitted;
+            return Ok(());
+        }
         self.pending.extend_from_slice(input);
         self.run(false, out)
     }
@@ -65,54 +74,14 @@ impl StreamReplacer {
     }
 
     fn run(&mut self, eof: bool, out: &mut impl ByteSink) -> Result<(), PipelineError> {
-        let buf = &self.pending[..];
-        // `emitted` is both how far output has been written and the
-        // look-behind floor for the next match.
-        let mut emitted = 0;
-        let mut scan = self.scan;
-        loop {
-            match self.rules.next_match(buf, scan, emitted, eof) {
-                Found::Match {
-                    start,
-                    end,
-                    replacement,
-                } => {
-                    if start < emitted {
-                        return Err(PipelineError::internal(
-                            "replacer match before emitted bytes",
-                        ));
-                    }
-                    out.put(&buf[emitted..start])?;
-                    out.put(replacement)?;
-                    self.rewritten += 1;
-                    emitted = end;
-                    scan = end;
-                }
-                Found::NeedMore { at } => {
-                    scan = at;
-                    break;
-                }
-                Found::Exhausted => {
-                    scan = if eof {
-                        buf.len()
-                    } else {
-                        scan.max(buf.len().saturating_sub(MARKER_TAIL))
-                    };
-                    break;
-                }
-            }
-        }
-        // Everything before the look-behind of the first undecided marker is
-        // final.
-        let safe = if eof {
-            buf.len()
-        } else {
-            scan.saturating_sub(LOOKBEHIND)
-        };
-        if safe > emitted {
-            out.put(&buf[emitted..safe])?;
-            emitted = safe;
-        }
+        let (emitted, scan) = scan(
+            &self.rules,
+            &self.pending,
+            self.scan,
+            eof,
+            out,
+            &mut self.rewritten,
+        )?;
         self.pending.drain(..emitted);
         self.scan = scan - emitted;
         if eof {
@@ -121,6 +90,63 @@ impl StreamReplacer {
         }
         Ok(())
     }
+}
+
+fn scan(
+    rules: &RewriteRules,
+    buf: &[u8],
+    mut scan: usize,
+    eof: bool,
+    out: &mut impl ByteSink,
+    rewritten: &mut u64,
+) -> Result<(usize, usize), PipelineError> {
+    // `emitted` is both how far output has been written and the
+    // look-behind floor for the next match.
+    let mut emitted = 0;
+    loop {
+        match rules.next_match(buf, scan, emitted, eof) {
+            Found::Match {
+                start,
+                end,
+                replacement,
+            } => {
+                if start < emitted {
+                    return Err(PipelineError::internal(
+                        "replacer match before emitted bytes",
+                    ));
+                }
+                out.put(&buf[emitted..start])?;
+                out.put(replacement)?;
+                *rewritten += 1;
+                emitted = end;
+                scan = end;
+            }
+            Found::NeedMore { at } => {
+                scan = at;
+                break;
+            }
+            Found::Exhausted => {
+                scan = if eof {
+                    buf.len()
+                } else {
+                    scan.max(buf.len().saturating_sub(MARKER_TAIL))
+                };
+                break;
+            }
+        }
+    }
+    // Everything before the look-behind of the first undecided marker is
+    // final.
+    let safe = if eof {
+        buf.len()
+    } else {
+        scan.saturating_sub(LOOKBEHIND)
+    };
+    if safe > emitted {
+        out.put(&buf[emitted..safe])?;
+        emitted = safe;
+    }
+    Ok((emitted, scan))
 }
 
 #[cfg(test)]

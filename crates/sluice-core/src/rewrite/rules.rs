@@ -75,6 +75,9 @@ struct Inner {
     rel_plain: Vec<u8>,
     /// `\/\/authority`.
     rel_json: Vec<u8>,
+    /// Substring searchers for the two authority markers (`//`, `\/\/`),
+    /// for [`RewriteRules::contains_match`].
+    markers: [(memchr::memmem::Finder<'static>, usize); 2],
 }
 
 #[derive(Debug)]
@@ -152,6 +155,10 @@ impl RewriteRules {
                 rel_plain: cat(&[b"//", a]),
                 rel_json: cat(&[b"\\/\\/", a]),
                 hosts: rules,
+                markers: [
+                    (memchr::memmem::Finder::new(b"//").into_owned(), 2),
+                    (memchr::memmem::Finder::new(b"\\/\\/").into_owned(), 4),
+                ],
                 first_byte,
                 scheme,
                 authority: authority.to_owned(),
@@ -227,6 +234,33 @@ impl RewriteRules {
             o.extend_from_slice(&buf[floor..]);
             (o, count)
         })
+    }
+
+    /// Does the complete buffer `buf` hold a rewritable URL? The same answer
+    /// as [`RewriteRules::next_match`]`(buf, 0, 0, true)` being a match, but
+    /// found with one substring search per marker form instead of a stop at
+    /// every `/`: the HTML rewriter asks this for every start tag (most have
+    /// several `/` and no URL of ours) to skip parsing their attributes.
+    pub(crate) fn contains_match(&self, buf: &[u8]) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        for (finder, marker_len) in &self.inner.markers {
+            let mut from = 0;
+            // Overlapping hits matter (`///host`), so resume one byte on.
+            while let Some(k) = buf.get(from..).and_then(|rest| finder.find(rest)) {
+                let i = from + k;
+                if matches!(
+                    self.match_host(buf, i + marker_len, true),
+                    HostMatch::Yes(_)
+                ) && !matches!(scheme_before(buf, 0, i), Scheme::Other)
+                {
+                    return true;
+                }
+                from = i + 1;
+            }
+        }
+        false
     }
 
     /// The longest stretch the streaming replacer may need to hold back.
@@ -562,6 +596,45 @@ mod tests {
         assert!(RewriteRules::new(Vec::<String>::new(), "https", "e")
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn contains_match_agrees_with_next_match() {
+        let r = rules(&[
+            "origin.example",
+            "www.origin.example",
+            "origin.example:8080",
+        ]);
+        let cases: &[&[u8]] = &[
+            b"",
+            b"/",
+            b"//",
+            b"\\/\\/",
+            b"<a href=\"https://origin.example/\">",
+            b"<a href=\"/a/b/c\" data-x='//cdn.origin.example/'>",
+            b"<a href=//origin.example.evil.com/>",
+            b"<img src=///origin.example>",
+            b"<i x='\\/\\/www.origin.example\\/'>",
+            b"<i x='https:\\/\\/ORIGIN.EXAMPLE'>",
+            b"<i x='ftp://origin.example' y='ws://origin.example'>",
+            b"<i x='ftp://origin.example' y='//origin.example'>",
+            b"<i x='//origin.example:8080/'>",
+            b"<i x='//origin.example:9/'>",
+            b"<i x='//origin.example@evil'>",
+            b"//origin.example",
+            b"\\//origin.example",
+            b"\\/\\//origin.example",
+        ];
+        for &case in cases {
+            let want = matches!(r.next_match(case, 0, 0, true), Found::Match { .. });
+            assert_eq!(
+                r.contains_match(case),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(case)
+            );
+        }
+        assert!(!rules(&[]).contains_match(b"//origin.example"));
     }
 
     #[test]

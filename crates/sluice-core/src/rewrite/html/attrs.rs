@@ -13,6 +13,10 @@ pub(super) const HTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";
 /// Is this raw start tag (`<name ...>`) a `<script>`, `<style>` or
 /// `<noscript>`?
 pub(super) fn is_raw_text_tag(tag: &[u8]) -> bool {
+    // Called for every start tag: reject on the first letter.
+    if !matches!(tag.get(1), Some(b's' | b'S' | b'n' | b'N')) {
+        return false;
+    }
     let name = tag.get(1..).unwrap_or_default();
     let end = name
         .iter()

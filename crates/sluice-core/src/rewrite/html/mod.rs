@@ -41,7 +41,7 @@ use lol_html::{
 use self::source::{Event, Source};
 use crate::error::PipelineError;
 use crate::limits::Limits;
-use crate::rewrite::rules::{Found, RewriteRules};
+use crate::rewrite::rules::RewriteRules;
 use crate::rewrite::{ByteSink, StreamReplacer};
 
 /// Our handlers abort lol_html with this; the real error is in
@@ -174,6 +174,17 @@ impl HtmlStage {
                     what: "HTML source window",
                     limit: self.window_cap,
                 });
+            }
+            let need = s.window.len() + piece.len();
+            if need > s.window.capacity() {
+                // Grow geometrically but never past the cap: a plain
+                // doubling `Vec` would reserve up to twice the cap for one
+                // unterminated tag, on top of lol_html's own copy of it.
+                let target = need
+                    .max(s.window.capacity().saturating_mul(2))
+                    .min(self.window_cap);
+                let len = s.window.len();
+                s.window.reserve_exact(target - len);
             }
             s.window.extend_from_slice(piece);
         }
@@ -352,12 +363,12 @@ fn on_element(
         let bytes = s.slice(tag.clone()).ok_or(PipelineError::internal(
             "start tag outside the source window",
         ))?;
-        let raw_text = el.namespace_uri() == attrs::HTML_NAMESPACE && attrs::is_raw_text_tag(bytes);
+        let raw_text = attrs::is_raw_text_tag(bytes) && el.namespace_uri() == attrs::HTML_NAMESPACE;
         // Prefilter: every match inside an attribute value is also a match
         // of the whole tag (values are delimited by quotes, `=` or
         // whitespace, which never extend a host or form a scheme), so a tag
         // without one needs no attribute parsing at all.
-        let has_url = matches!(rules.next_match(bytes, 0, 0, true), Found::Match { .. });
+        let has_url = rules.contains_match(bytes);
         (raw_text, has_url)
     };
     if has_url {

@@ -1,0 +1,354 @@
+//! Throughput of the rewrite pipeline over the shared corpus, measured in
+//! one run against its two cost floors.
+//!
+//! Groups:
+//! - `pipeline_top10` / `pipeline_all`: the 10 largest corpus pages, and all
+//!   130 pages, each fed in 16 KiB chunks (what an edge body read yields):
+//!   - `floor_io_copy`: `io::copy` of the decoded bytes into a reused `Vec`
+//!     (the copy floor);
+//!   - `floor_lol_html_noop`: lol_html alone with the pipeline's selectors
+//!     (`*` elements plus document comments), no-op handlers and the same
+//!     settings (the HTML parser's floor);
+//!   - `html_identity`, `html_gzip`, `html_br`: the HTML rewrite, identity
+//!     in/out, gzip in/out, br in/out (inputs pre-compressed as an origin
+//!     would: gzip level 6, brotli quality 5);
+//!   - `replacer`: the same bytes through the CSS/JS byte replacer;
+//!   - `passthrough`, `passthrough_gzip`: `ContentKind::Other`, identity
+//!     and gzip in/out (the codec cost alone).
+//! - `replacer_no_match`: the replacer on text without a rewritable URL
+//!   (target >= 1 GiB/s).
+//! - `page_1mib`: one ~1 MiB page, gzip in and out (target <= 15 ms), and
+//!   the output encoder settings around the defaults.
+//! - `ratio ...` lines (printed first): the HTML rewrite against the
+//!   lol_html floor on thread CPU time over interleaved rounds, which a
+//!   noisy shared machine distorts far less than two criterion runs.
+//!
+//! Throughput is always counted in *decoded* (HTML) bytes so the rows are
+//! comparable. Run (kept short on a shared machine):
+//! `cargo bench -p sluice-core --bench pipeline -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use lol_html::{doc_comments, element, HtmlRewriter, MemorySettings, Settings};
+use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
+
+/// Chunk size fed to every processor.
+const CHUNK: usize = 16 << 10;
+const EDGE: &str = "edge.sluice.test:8443";
+/// Input compression an origin typically uses.
+const ORIGIN_GZIP_LEVEL: u32 = 6;
+const ORIGIN_BROTLI_QUALITY: u32 = 5;
+
+/// A discarding writer that counts, so nothing is optimised away.
+struct Count(u64);
+
+impl Write for Count {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Page {
+    bytes: Vec<u8>,
+    gzip: Vec<u8>,
+    br: Vec<u8>,
+    rules: RewriteRules,
+}
+
+fn corpus_dir() -> PathBuf {
+    std::env::var_os("SLUICE_CORPUS_DIR").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/corpus"
+            ))
+        },
+        PathBuf::from,
+    )
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e =
+        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(ORIGIN_GZIP_LEVEL));
+    e.write_all(data).expect("Vec write");
+    e.finish().expect("Vec write")
+}
+
+fn brotli(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut out, 4096, ORIGIN_BROTLI_QUALITY, 22);
+        w.write_all(data).expect("Vec write");
+    }
+    out
+}
+
+fn rules(host: &str) -> RewriteRules {
+    RewriteRules::new([host], "https", EDGE).expect("valid rules")
+}
+
+/// All corpus pages, each with its own origin host (pages without one get
+/// a host that never occurs, so they still pay for the search).
+fn corpus() -> Vec<Page> {
+    let dir = corpus_dir();
+    let tsv = std::fs::read_to_string(dir.join("pages.tsv"))
+        .unwrap_or_else(|e| panic!("corpus not found at {}: {e}", dir.display()));
+    tsv.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let bytes = std::fs::read(dir.join("pages").join(f[0])).expect("corpus page");
+            let host = if f[2] == "-" {
+                "no-origin-host.invalid"
+            } else {
+                f[2]
+            };
+            Page {
+                gzip: gzip(&bytes),
+                br: brotli(&bytes),
+                rules: rules(host),
+                bytes,
+            }
+        })
+        .collect()
+}
+
+fn run(config: PipelineConfig, body: &[u8]) -> u64 {
+    let mut p = Pipeline::new(config, Count(0)).expect("valid config");
+    for c in body.chunks(CHUNK) {
+        p.write_chunk(c).expect("corpus page processes");
+    }
+    p.finish().expect("corpus page processes").0
+}
+
+fn pipeline(page: &Page, kind: ContentKind, enc: ContentEncoding) -> u64 {
+    let body = match enc {
+        ContentEncoding::Identity => &page.bytes,
+        ContentEncoding::Gzip => &page.gzip,
+        ContentEncoding::Brotli => &page.br,
+        ContentEncoding::Deflate => unreachable!("not benched"),
+    };
+    run(
+        PipelineConfig::new(enc, enc, kind, page.rules.clone()),
+        body,
+    )
+}
+
+/// lol_html with the pipeline's handler set and settings, doing nothing.
+fn lol_html_noop(body: &[u8]) -> u64 {
+    let mut n = 0u64;
+    let settings = Settings::new()
+        .append_element_content_handler(element!("*", |_el| Ok(())))
+        .append_document_content_handler(doc_comments!(|_c| Ok(())))
+        .with_strict(false)
+        .with_memory_settings(
+            MemorySettings::new().with_max_allowed_memory_usage(Limits::default().html_memory()),
+        );
+    let mut rw = HtmlRewriter::new(settings, |c: &[u8]| n += c.len() as u64);
+    for c in body.chunks(CHUNK) {
+        rw.write(c).expect("corpus page parses");
+    }
+    rw.end().expect("corpus page parses");
+    n
+}
+
+fn corpus_group(c: &mut Criterion, name: &str, pages: &[&Page]) {
+    let total: u64 = pages.iter().map(|p| p.bytes.len() as u64).sum();
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Bytes(total));
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    let mut copy_buf: Vec<u8> = Vec::with_capacity(2 << 20);
+    group.bench_function("floor_io_copy", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for p in pages {
+                copy_buf.clear();
+                n += io::copy(&mut &p.bytes[..], &mut copy_buf).expect("Vec write");
+            }
+            black_box(n)
+        })
+    });
+    group.bench_function("floor_lol_html_noop", |b| {
+        b.iter(|| black_box(pages.iter().map(|p| lol_html_noop(&p.bytes)).sum::<u64>()))
+    });
+    let cases = [
+        (
+            "html_identity",
+            ContentKind::Html,
+            ContentEncoding::Identity,
+        ),
+        ("html_gzip", ContentKind::Html, ContentEncoding::Gzip),
+        ("html_br", ContentKind::Html, ContentEncoding::Brotli),
+        ("replacer", ContentKind::Css, ContentEncoding::Identity),
+        ("passthrough", ContentKind::Other, ContentEncoding::Identity),
+        (
+            "passthrough_gzip",
+            ContentKind::Other,
+            ContentEncoding::Gzip,
+        ),
+    ];
+    for (label, kind, enc) in cases {
+        group.bench_function(label, |b| {
+            b.iter(|| black_box(pages.iter().map(|p| pipeline(p, kind, enc)).sum::<u64>()))
+        });
+    }
+    group.finish();
+}
+
+/// Text with no rewritable URL: prose without `//` (the common case for
+/// most of a CSS/JS body), and the corpus bytes with a host that never
+/// occurs (every `//` is a candidate that must be rejected).
+fn replacer_no_match(c: &mut Criterion, pages: &[Page]) {
+    let sentence = b"The quick brown fox jumps over the lazy dog; origin.example is plain prose here, not a URL. \
+.c{margin:0 auto;color:#333} function f(a,b){return a+b}\n";
+    let prose: Vec<u8> = sentence.iter().copied().cycle().take(16 << 20).collect();
+    let corpus: Vec<u8> = pages.iter().flat_map(|p| p.bytes.iter().copied()).collect();
+    let absent = rules("no-origin-host.invalid");
+    let mut group = c.benchmark_group("replacer_no_match");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    for (label, body, rules) in [
+        ("prose_16mib", &prose, rules("origin.example")),
+        ("corpus_absent_host", &corpus, absent),
+    ] {
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                black_box(run(
+                    PipelineConfig::new(
+                        ContentEncoding::Identity,
+                        ContentEncoding::Identity,
+                        ContentKind::Css,
+                        rules.clone(),
+                    ),
+                    body,
+                ))
+            })
+        });
+    }
+    group.finish();
+}
+
+/// One ~1 MiB page, gzip in and gzip out with the default output level,
+/// plus the encoder settings around the defaults (gzip levels 1, 3, 4, 6,
+/// brotli qualities 2-5, same coding in and out) so the choice of
+/// defaults is documented with numbers; output sizes are printed once.
+fn page_1mib(c: &mut Criterion, pages: &[Page]) {
+    let page = pages
+        .iter()
+        .min_by_key(|p| p.bytes.len().abs_diff(1 << 20))
+        .expect("non-empty corpus");
+    let mut group = c.benchmark_group("page_1mib");
+    group.throughput(Throughput::Bytes(page.bytes.len() as u64));
+    group.bench_function("html_gzip_in_out", |b| {
+        b.iter(|| black_box(pipeline(page, ContentKind::Html, ContentEncoding::Gzip)))
+    });
+    let settings = [
+        ("gzip_level_1", ContentEncoding::Gzip, 1, 0),
+        ("gzip_level_3", ContentEncoding::Gzip, 3, 0),
+        ("gzip_level_4", ContentEncoding::Gzip, 4, 0),
+        ("gzip_level_6", ContentEncoding::Gzip, 6, 0),
+        ("br_quality_2", ContentEncoding::Brotli, 0, 2),
+        ("br_quality_3", ContentEncoding::Brotli, 0, 3),
+        ("br_quality_4", ContentEncoding::Brotli, 0, 4),
+        ("br_quality_5", ContentEncoding::Brotli, 0, 5),
+    ];
+    for (label, enc, level, quality) in settings {
+        let body = if enc == ContentEncoding::Gzip {
+            &page.gzip
+        } else {
+            &page.br
+        };
+        let config = || {
+            let mut c = PipelineConfig::new(enc, enc, ContentKind::Html, page.rules.clone());
+            if level > 0 {
+                c.gzip_level = level;
+            }
+            if quality > 0 {
+                c.brotli_quality = quality;
+            }
+            c
+        };
+        println!(
+            "size page_1mib/{label}: {} bytes in, {} bytes out ({} bytes decoded)",
+            body.len(),
+            run(config(), body),
+            page.bytes.len()
+        );
+        group.bench_function(label, |b| b.iter(|| black_box(run(config(), body))));
+    }
+    group.finish();
+}
+
+/// CPU time this thread has run, in ns, from `/proc/thread-self/schedstat`.
+/// Time the thread spent preempted by other processes is excluded, which
+/// removes most of the noise of a shared machine. Falls back to wall time
+/// where that file does not exist.
+fn thread_cpu_ns(wall: std::time::Instant) -> u128 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| wall.elapsed().as_nanos())
+}
+
+/// The HTML rewrite's share of the parser floor, measured to resist a
+/// noisy shared machine: the floor, the HTML rewrite and the replacer run
+/// alternately, on this thread's CPU time, summed over many rounds.
+/// Printed as `ratio ...` lines before criterion's output.
+fn interleaved_ratio(name: &str, pages: &[&Page], rounds: usize) {
+    let epoch = std::time::Instant::now();
+    let total: u64 = pages.iter().map(|p| p.bytes.len() as u64).sum();
+    let mut spent = [0u128; 3];
+    let mut timed = |slot: usize, f: &dyn Fn() -> u64| {
+        let t = thread_cpu_ns(epoch);
+        black_box(f());
+        spent[slot] += thread_cpu_ns(epoch) - t;
+    };
+    for _ in 0..rounds {
+        timed(0, &|| pages.iter().map(|p| lol_html_noop(&p.bytes)).sum());
+        timed(1, &|| {
+            pages
+                .iter()
+                .map(|p| pipeline(p, ContentKind::Html, ContentEncoding::Identity))
+                .sum()
+        });
+        timed(2, &|| {
+            pages
+                .iter()
+                .map(|p| pipeline(p, ContentKind::Css, ContentEncoding::Identity))
+                .sum()
+        });
+    }
+    let mibs = |ns: u128| (total as f64 * rounds as f64) / (ns as f64 / 1e9) / f64::from(1 << 20);
+    println!(
+        "ratio {name}: lol_html_noop {:.1} MiB/s, html_identity {:.1} MiB/s, replacer {:.1} MiB/s; \
+         html_identity / floor = {:.1}% (thread CPU time, {rounds} interleaved rounds)",
+        mibs(spent[0]),
+        mibs(spent[1]),
+        mibs(spent[2]),
+        100.0 * spent[0] as f64 / spent[1] as f64
+    );
+}
+
+fn benches(c: &mut Criterion) {
+    let pages = corpus();
+    let mut by_size: Vec<&Page> = pages.iter().collect();
+    by_size.sort_by_key(|p| std::cmp::Reverse(p.bytes.len()));
+    interleaved_ratio("top10", &by_size[..10], 60);
+    interleaved_ratio("all", &by_size, 25);
+    corpus_group(c, "pipeline_top10", &by_size[..10]);
+    corpus_group(c, "pipeline_all", &by_size);
+    replacer_no_match(c, &pages);
+    page_1mib(c, &pages);
+}
+
+criterion_group!(pipeline_benches, benches);
+criterion_main!(pipeline_benches);
