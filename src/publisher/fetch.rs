@@ -161,5 +161,7 @@ pub fn pipeline_config(
     let mut config = PipelineConfig::new(input, output, kind, rules);
     config.limits = limits;
     config.charset = charset;
+    config.gzip_level = ctx.settings.gzip_level;
+    config.brotli_quality = ctx.settings.brotli_quality;
     config
 }

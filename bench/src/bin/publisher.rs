@@ -6,10 +6,10 @@
 //! edge versus directly from the origin, interleaved in the same run so
 //! machine noise hits both alike.
 //!
-//! Two output modes are measured in the same run: `publisher.output_encoding
-//! = origin` (the default: gzip re-encoded in the guest) and `identity` (the
-//! guest writes identity plus `x-compress-hint: on`, so Fastly's host
-//! compresses; Viceroy ignores the hint and sends identity).
+//! Three configurations are measured in the same run: `publisher.
+//! output_encoding = origin` (gzip re-encoded in the guest) at gzip levels 1
+//! and 3, and `identity` (the guest writes identity plus `x-compress-hint:
+//! on`, so Fastly's host compresses; Viceroy ignores the hint).
 //!
 //! `cargo run --release -p sluice-bench --bin publisher -- [rounds]`
 
@@ -44,12 +44,17 @@ fn main() {
         .filter(|p| p.2 != "-")
         .map(|p| p.2.clone())
         .collect();
-    for mode in ["origin", "identity"] {
+    for (mode, level) in [("origin", "1"), ("origin", "3"), ("identity", "1")] {
         let stack = Stack::start_with(|c: EdgeConfig| {
             c.set("publisher.rewrite_hosts", &hosts.join(","))
                 .set("publisher.output_encoding", mode)
+                .set("publisher.gzip_level", level)
         });
-        println!("\n### publisher.output_encoding = {mode}\n");
+        if mode == "identity" {
+            println!("\n### publisher.output_encoding = identity (x-compress-hint)\n");
+        } else {
+            println!("\n### publisher.output_encoding = origin, publisher.gzip_level = {level}\n");
+        }
         measure(&stack, &pages, rounds);
     }
 }

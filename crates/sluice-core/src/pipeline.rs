@@ -16,19 +16,19 @@ use crate::error::{BombLimit, ConfigError, PipelineError};
 use crate::limits::Limits;
 use crate::rewrite::{RewriteRules, Stage};
 
-/// Default gzip/deflate output level.
+/// Default gzip/deflate output level: 1, chosen for the edge's CPU budget.
 ///
-/// Level 3 was measured on a ~1 MiB corpus page, gzip in and gzip out, on
-/// this project's 2-core shared machine (see docs/bench/pipeline.md):
-/// - level 3 takes about 8-10 ms, and its output is 8% larger than level 6;
-/// - level 1 is zlib-rs's "quick" strategy: about 6-9 ms, but its output is
-///   39% larger than level 6;
-/// - levels 4 and 6 take 9-13 ms, too close to the 15 ms budget on a noisy
-///   machine.
-///
-/// Fastly gives a request 50 ms of CPU, and wasm is slower than native, so
-/// the default keeps that headroom.
-pub const DEFAULT_GZIP_LEVEL: u32 = 3;
+/// Fastly gives a request 50 ms of CPU, and the guest pays for re-encoding.
+/// Measured through Viceroy on the 10 largest corpus pages, gzip in and out
+/// (`bench/src/bin/publisher.rs`, docs/BENCHMARKS.md): level 1 costs about
+/// 9-12 ms of vCPU per MiB of HTML, level 3 about 15-17 ms (1.7x), so a
+/// 1.6 MiB page at level 3 would use half the budget. Natively (criterion,
+/// docs/bench/pipeline.md) level 1 is 6-9 ms for a 1 MiB page and level 3
+/// 8-10 ms; level 3's output is 8% larger than level 6, level 1's 39%.
+/// Operators who prefer bytes set `publisher.gzip_level`; the cheapest
+/// option is `publisher.output_encoding = identity`, which lets Fastly's
+/// host compress at no guest cost.
+pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 
 /// Default brotli output quality.
 ///

@@ -52,6 +52,11 @@ pub struct Settings {
     pub buffer_max_bytes: usize,
     /// How rewritten bodies are encoded for the client.
     pub output_encoding: OutputEncoding,
+    /// gzip/deflate level of re-encoded bodies (0..=9): the guest pays for
+    /// it out of Fastly's per-request CPU budget.
+    pub gzip_level: u32,
+    /// Brotli quality of re-encoded bodies (0..=11).
+    pub brotli_quality: u32,
     /// `Max-Age` of the synthetic ID cookie, in seconds.
     pub synthetic_id_max_age: u64,
     /// Largest accepted request body, in bytes (`None`: unlimited).
@@ -86,6 +91,8 @@ impl Settings {
             buffered_paths: Vec::new(),
             buffer_max_bytes: 16 * 1024 * 1024,
             output_encoding: OutputEncoding::Origin,
+            gzip_level: crate::pipeline::DEFAULT_GZIP_LEVEL,
+            brotli_quality: crate::pipeline::DEFAULT_BROTLI_QUALITY,
             synthetic_id_max_age: 365 * 24 * 3600,
             upload_max_bytes: None,
             max_decoded_bytes: None,
@@ -127,6 +134,24 @@ impl Settings {
         }
         if let Some(v) = get("publisher.buffer_max_bytes") {
             s.buffer_max_bytes = parse_num(&v, "publisher.buffer_max_bytes")?;
+        }
+        if let Some(v) = get("publisher.gzip_level") {
+            s.gzip_level = parse_num(&v, "publisher.gzip_level")?;
+            if s.gzip_level > 9 {
+                return Err(ConfigError {
+                    key: "publisher.gzip_level",
+                    problem: "must be 0..=9",
+                });
+            }
+        }
+        if let Some(v) = get("publisher.brotli_quality") {
+            s.brotli_quality = parse_num(&v, "publisher.brotli_quality")?;
+            if s.brotli_quality > 11 {
+                return Err(ConfigError {
+                    key: "publisher.brotli_quality",
+                    problem: "must be 0..=11",
+                });
+            }
         }
         if let Some(v) = get("publisher.output_encoding") {
             s.output_encoding = match v.trim() {
@@ -440,6 +465,9 @@ mod tests {
             ("publisher.buffered_paths", "etag"),
             ("publisher.buffer_max_bytes", "-1"),
             ("publisher.output_encoding", "zstd"),
+            ("publisher.gzip_level", "10"),
+            ("publisher.gzip_level", "fast"),
+            ("publisher.brotli_quality", "12"),
             ("upload.max_bytes", "ten"),
             ("ai.prefix", "v1"),
             ("ai.max_attempts", "0"),
