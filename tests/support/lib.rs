@@ -14,6 +14,7 @@
 //!
 //! `scripts/test` builds them before running the tests.
 
+pub mod bigbody;
 pub mod http;
 pub mod scan;
 
@@ -107,6 +108,12 @@ impl Proc {
             lines,
             name,
         }
+    }
+
+    /// The watchdog shell's pid; the program is its child (see
+    /// [`bigbody::child_named`]).
+    pub fn watchdog_pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// All output lines so far (stdout and stderr interleaved).
@@ -401,6 +408,17 @@ impl Edge {
                 serde_json::from_str(&l[start..]).ok()
             })
             .collect()
+    }
+
+    /// The `viceroy` process's pid (for RSS sampling), once it runs.
+    pub fn viceroy_pid(&self) -> Option<u32> {
+        bigbody::child_named(self.proc.watchdog_pid(), "viceroy")
+    }
+
+    /// The per-request WebAssembly heap (MiB) Viceroy reported so far, one
+    /// entry per completed request.
+    pub fn heap_mib(&self) -> Vec<f64> {
+        bigbody::heap_mib_lines(&self.proc.lines())
     }
 
     /// Waits for `n` access records.
