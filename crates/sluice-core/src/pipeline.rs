@@ -23,7 +23,7 @@ use crate::rewrite::{RewriteRules, Stage};
 /// (`bench/src/bin/publisher.rs`, docs/BENCHMARKS.md): level 1 costs about
 /// 9-12 ms of vCPU per MiB of HTML, level 3 about 15-17 ms (1.7x), so a
 /// 1.6 MiB page at level 3 would use half the budget. Natively (criterion,
-/// docs/bench/pipeline.md) level 1 is 6-9 ms for a 1 MiB page and level 3
+/// docs/BENCHMARKS.md) level 1 is 6-9 ms for a 1 MiB page and level 3
 /// 8-10 ms; level 3's output is 8% larger than level 6, level 1's 39%.
 /// Operators who prefer bytes set `publisher.gzip_level`; the cheapest
 /// option is `publisher.output_encoding = identity`, which lets Fastly's
@@ -38,7 +38,7 @@ pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 /// - quality 5 switches to a slower hasher and takes 17-22 ms;
 /// - quality 3 saves about 15% of the CPU time for 5% more bytes.
 ///
-/// See docs/bench/pipeline.md.
+/// See docs/BENCHMARKS.md.
 pub const DEFAULT_BROTLI_QUALITY: u32 = 4;
 
 /// How one body is processed.
