@@ -8,10 +8,13 @@
 //! 1. lol_html runs with one `*` element handler that mutates nothing, so
 //!    its output equals its input and its sink only tells us how far the
 //!    source has been emitted ([`source::Source::on_output`] verifies it).
-//! 2. The handler reads raw attribute values from our own window by their
-//!    source ranges, rewrites them with the shared matcher and queues
-//!    `(range, replacement)` edits. For `<script>`/`<style>` it queues the
-//!    start of a raw-text region and, from an end-tag handler, its end.
+//! 2. The handler reads the raw start tag from our own window by its source
+//!    range. If it holds a URL of a rewrite host, the whole tag is
+//!    rewritten with the shared matcher and queued as one
+//!    `(range, replacement)` edit (see `attrs` for why that is the same as
+//!    rewriting every attribute value, and why it is cheaper). For
+//!    `<script>`/`<style>` it queues the start of a raw-text region and,
+//!    from an end-tag handler, its end.
 //! 3. After each `write`, the bytes lol_html emitted are copied on with the
 //!    edits applied; region bytes stream through a [`StreamReplacer`].
 //!
@@ -359,35 +362,26 @@ fn on_element(
 ) -> Result<(), PipelineError> {
     let tag = el.source_location().bytes();
     let mut s = borrow(src)?;
-    let (raw_text, has_url) = {
+    let (raw_text, edit) = {
         let bytes = s.slice(tag.clone()).ok_or(PipelineError::internal(
             "start tag outside the source window",
         ))?;
         let raw_text = attrs::is_raw_text_tag(bytes) && el.namespace_uri() == attrs::HTML_NAMESPACE;
-        // Prefilter: every match inside an attribute value is also a match
-        // of the whole tag (values are delimited by quotes, `=` or
-        // whitespace, which never extend a host or form a scheme), so a tag
-        // without one needs no attribute parsing at all.
-        let has_url = rules.contains_match(bytes);
-        (raw_text, has_url)
+        // One edit for the whole start tag, without asking lol_html for
+        // its attributes (see `attrs`). The substring prefilter rejects the
+        // many tags without a URL of ours before the matcher runs.
+        let edit = if rules.contains_match(bytes) {
+            rules.rewrite_complete(bytes)
+        } else {
+            None
+        };
+        (raw_text, edit)
     };
-    if has_url {
-        for attr in el.attributes() {
-            // Every attribute: see `attrs` for why there is no allow-list.
-            let Some(value) = attr.value_source_location() else {
-                continue;
-            };
-            let range = value.bytes();
-            let raw = s.slice(range.clone()).ok_or(PipelineError::internal(
-                "attribute value outside the source window",
-            ))?;
-            if let Some((bytes, count)) = rules.rewrite_complete(raw) {
-                let start = s.abs(range.start);
-                let end = start + range.len() as u64;
-                s.push_event(Event::Edit { start, end, bytes })?;
-                s.rewritten += count;
-            }
-        }
+    if let Some((bytes, count)) = edit {
+        let start = s.abs(tag.start);
+        let end = start + tag.len() as u64;
+        s.push_event(Event::Edit { start, end, bytes })?;
+        s.rewritten += count;
     }
     if raw_text {
         let start = s.abs(tag.end);
