@@ -2,14 +2,14 @@
 //! (CSS, JavaScript, JSON, XML, SVG, text, and the raw-text regions of HTML)
 //! whatever the chunk boundaries.
 //!
-//! It is a single left-to-right pass driven by [`RewriteRules::next_match`].
+//! It is a single left-to-right pass driven by [`RewriteRules::next_match_in`].
 //! Between calls it holds back only the bytes a future match could still
 //! need — at most [`RewriteRules::max_hold`] (the longest host plus 12) — so
 //! a URL split across *any* chunk boundary is found, nothing is dropped or
 //! duplicated, and invalid UTF-8 or NUL bytes are just bytes.
 
 use crate::error::PipelineError;
-use crate::rewrite::rules::{Found, RewriteRules, LOOKBEHIND, MARKER_TAIL};
+use crate::rewrite::rules::{Found, Markers, RewriteRules, LOOKBEHIND, MARKER_TAIL};
 use crate::rewrite::ByteSink;
 
 /// A streaming instance of the matcher over one byte stream.
@@ -103,8 +103,9 @@ fn scan(
     // `emitted` is both how far output has been written and the
     // look-behind floor for the next match.
     let mut emitted = 0;
+    let mut markers = Markers::default();
     loop {
-        match rules.next_match(buf, scan, emitted, eof) {
+        match rules.next_match_in(&mut markers, buf, scan, emitted, eof) {
             Found::Match {
                 start,
                 end,

@@ -32,8 +32,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use memchr::memchr_iter;
-
 use crate::error::ConfigError;
 
 /// How many bytes before a marker the matcher looks at (`https:`).
@@ -76,7 +74,7 @@ struct Inner {
     /// `\/\/authority`.
     rel_json: Vec<u8>,
     /// Substring searchers for the two authority markers (`//`, `\/\/`),
-    /// for [`RewriteRules::contains_match`].
+    /// for [`RewriteRules::contains_match`] and [`Markers`].
     markers: [(memchr::memmem::Finder<'static>, usize); 2],
 }
 
@@ -101,6 +99,71 @@ pub(crate) enum Found<'r> {
     NeedMore { at: usize },
     /// No marker that could start a match in `buf[from..]`.
     Exhausted,
+}
+
+/// Where the next authority marker of each form lies in one buffer.
+///
+/// Markers are found by SIMD substring search for `//` and `\/\/`, which
+/// stops only at markers, instead of at every `/` (inline scripts and JSON
+/// are full of `/`, most of them `\/` path separators). A cursor belongs to
+/// one buffer and must be asked with a non-decreasing `at`.
+#[derive(Debug, Default)]
+pub(crate) struct Markers {
+    plain: Next,
+    json: Next,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+enum Next {
+    /// Not searched yet.
+    #[default]
+    Unknown,
+    /// The first occurrence at or after the last searched position.
+    At(usize),
+    /// None at or after the last searched position.
+    Never,
+}
+
+impl Markers {
+    /// The first marker starting at or after `at`: its start, its length
+    /// and whether it is the JSON-escaped form.
+    fn next(
+        &mut self,
+        finders: &[(memchr::memmem::Finder<'static>, usize); 2],
+        buf: &[u8],
+        at: usize,
+    ) -> Option<(usize, usize, bool)> {
+        let [(plain, plain_len), (json, json_len)] = finders;
+        let plain_at = Self::advance(&mut self.plain, plain, buf, at);
+        let json_at = Self::advance(&mut self.json, json, buf, at);
+        match (plain_at, json_at) {
+            (Some(p), Some(j)) if j < p => Some((j, *json_len, true)),
+            (Some(p), _) => Some((p, *plain_len, false)),
+            (None, Some(j)) => Some((j, *json_len, true)),
+            (None, None) => None,
+        }
+    }
+
+    fn advance(
+        next: &mut Next,
+        finder: &memchr::memmem::Finder<'static>,
+        buf: &[u8],
+        at: usize,
+    ) -> Option<usize> {
+        match *next {
+            Next::Never => return None,
+            Next::At(p) if p >= at => return Some(p),
+            Next::At(_) | Next::Unknown => {}
+        }
+        *next = match buf.get(at..).and_then(|rest| finder.find(rest)) {
+            Some(k) => Next::At(at + k),
+            None => Next::Never,
+        };
+        match *next {
+            Next::At(p) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -217,11 +280,12 @@ impl RewriteRules {
     pub(crate) fn rewrite_complete(&self, buf: &[u8]) -> Option<(Vec<u8>, u64)> {
         let mut out: Option<Vec<u8>> = None;
         let (mut from, mut floor, mut count) = (0, 0, 0u64);
+        let mut markers = Markers::default();
         while let Found::Match {
             start,
             end,
             replacement,
-        } = self.next_match(buf, from, floor, true)
+        } = self.next_match_in(&mut markers, buf, from, floor, true)
         {
             let o = out.get_or_insert_with(|| Vec::with_capacity(buf.len() + 32));
             o.extend_from_slice(&buf[floor..start]);
@@ -279,19 +343,30 @@ impl RewriteRules {
     /// [`Found::NeedMore`]; with `eof` true the end of `buf` is the end of
     /// input. The result depends only on the bytes of `buf` it inspects, so
     /// streaming and one-shot use give identical output.
+    #[cfg(test)]
     pub(crate) fn next_match(&self, buf: &[u8], from: usize, floor: usize, eof: bool) -> Found<'_> {
+        self.next_match_in(&mut Markers::default(), buf, from, floor, eof)
+    }
+
+    /// [`RewriteRules::next_match`] with a [`Markers`] cursor that the
+    /// caller keeps across calls over the same `buf` with growing `from`,
+    /// so each marker form is searched for once per buffer rather than
+    /// once per match.
+    pub(crate) fn next_match_in(
+        &self,
+        markers: &mut Markers,
+        buf: &[u8],
+        from: usize,
+        floor: usize,
+        eof: bool,
+    ) -> Found<'_> {
         if self.is_empty() || from >= buf.len() {
             return Found::Exhausted;
         }
-        for j in memchr_iter(b'/', &buf[from..]).map(|j| j + from) {
-            // `//` starting at j, or `\/\/` starting at j - 1.
-            let (i, marker_len, json) = match buf.get(j + 1) {
-                Some(b'/') => (j, 2, false),
-                Some(b'\\') if j > from && buf[j - 1] == b'\\' && buf.get(j + 2) == Some(&b'/') => {
-                    (j - 1, 4, true)
-                }
-                _ => continue,
-            };
+        let mut at = from;
+        while let Some((i, marker_len, json)) = markers.next(&self.inner.markers, buf, at) {
+            // Markers overlap (`///host`): the next one may start one on.
+            at = i + 1;
             let host_start = i + marker_len;
             let len = match self.match_host(buf, host_start, eof) {
                 HostMatch::No => continue,
@@ -648,5 +723,83 @@ mod tests {
             r.next_match(b"//origin.example.", 0, 0, false),
             Found::NeedMore { at: 0 }
         );
+    }
+
+    /// The matcher as it was before [`Markers`]: a stop at every `/`. Kept
+    /// as the reference the substring-search cursor must agree with.
+    fn next_match_reference<'r>(
+        r: &'r RewriteRules,
+        buf: &[u8],
+        from: usize,
+        floor: usize,
+        eof: bool,
+    ) -> Found<'r> {
+        if r.is_empty() || from >= buf.len() {
+            return Found::Exhausted;
+        }
+        for j in memchr::memchr_iter(b'/', &buf[from..]).map(|j| j + from) {
+            let (i, marker_len, json) = match buf.get(j + 1) {
+                Some(b'/') => (j, 2, false),
+                Some(b'\\') if j > from && buf[j - 1] == b'\\' && buf.get(j + 2) == Some(&b'/') => {
+                    (j - 1, 4, true)
+                }
+                _ => continue,
+            };
+            let host_start = i + marker_len;
+            let len = match r.match_host(buf, host_start, eof) {
+                HostMatch::No => continue,
+                HostMatch::NeedMore => return Found::NeedMore { at: i },
+                HostMatch::Yes(len) => len,
+            };
+            let inner = &*r.inner;
+            let (start, replacement) = match scheme_before(buf, floor, i) {
+                Scheme::Other => continue,
+                Scheme::None if json => (i, &inner.rel_json),
+                Scheme::None => (i, &inner.rel_plain),
+                Scheme::Http(s) if json => (s, &inner.abs_json),
+                Scheme::Http(s) => (s, &inner.abs_plain),
+            };
+            return Found::Match {
+                start,
+                end: host_start + len,
+                replacement,
+            };
+        }
+        Found::Exhausted
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// Walking a buffer match by match (as the replacer does, one
+        /// cursor per buffer) finds exactly what the stop-at-every-slash
+        /// reference finds, including `NeedMore` at the end of a chunk.
+        #[test]
+        fn marker_cursor_agrees_with_the_reference(
+            tokens in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "/", "//", "\\", "\\/", "\\/\\/", "http:", "HTTPS:", "ftp:", "o.e",
+                    "O.E", "ox.e:8", "e", ".", "x", "@", ":8", "-", " ",
+                ]),
+                0..24,
+            ),
+            eof: bool,
+        ) {
+            let bytes = tokens.concat().into_bytes();
+            let r = rules(&["o.e", "ox.e:8", "e"]);
+            let (mut from, mut floor) = (0, 0);
+            let mut markers = Markers::default();
+            loop {
+                let got = r.next_match_in(&mut markers, &bytes, from, floor, eof);
+                let want = next_match_reference(&r, &bytes, from, floor, eof);
+                proptest::prop_assert_eq!(&got, &want);
+                match got {
+                    Found::Match { end, .. } => {
+                        from = end;
+                        floor = end;
+                    }
+                    Found::NeedMore { .. } | Found::Exhausted => break,
+                }
+            }
+        }
     }
 }
