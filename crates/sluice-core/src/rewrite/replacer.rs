@@ -23,11 +23,15 @@ pub(crate) struct StreamReplacer {
     scan: usize,
     /// URLs rewritten so far.
     rewritten: u64,
+    /// How much of a new chunk decides the held-back bytes: comfortably
+    /// more than the longest stretch a match can need.
+    bridge: usize,
 }
 
 impl StreamReplacer {
     pub(crate) fn new(rules: RewriteRules) -> Self {
         Self {
+            bridge: (4 * rules.max_hold()).max(1024),
             rules,
             pending: Vec::new(),
             scan: 0,
@@ -53,17 +57,45 @@ impl StreamReplacer {
         input: &[u8],
         out: &mut impl ByteSink,
     ) -> Result<(), PipelineError> {
-        if self.pending.is_empty() {
-            // Nothing held back (the usual case between URLs): scan the
-            // chunk where it is and copy only the undecided tail, instead
-            // of copying every byte through `pending`.
-            let (emitted, scan) = scan(&self.rules, input, 0, false, out, &mut self.rewritten)?;
-            self.pending.extend_from_slice(&input[emitted..]);
-            self.scan = scan - emitted;
-            return Ok(());
+        let mut input = input;
+        if !self.pending.is_empty() {
+            // Bytes are held back from the last chunk (almost always: the
+            // last few bytes might start a marker). Decide them with just
+            // the start of this chunk; once they are all written, what is
+            // still held lies inside `input`, and the rest of the chunk is
+            // scanned where it is instead of being copied through
+            // `pending`.
+            let bridge = input.len().min(self.bridge);
+            self.pending.extend_from_slice(&input[..bridge]);
+            self.run(false, out)?;
+            if bridge == input.len() {
+                return Ok(());
+            }
+            if self.pending.len() > bridge {
+                // Still holding bytes of the earlier chunk. Only a marker
+                // in the last `max_hold` bytes can be undecided, so this
+                // cannot happen while the bridge is longer than that; it
+                // is kept so that no future change can make the slicing
+                // below go wrong.
+                self.pending.extend_from_slice(&input[bridge..]);
+                return self.run(false, out);
+            }
+            // `pending` is `input[start..bridge]`, and `self.scan` is
+            // relative to its start.
+            input = &input[bridge - self.pending.len()..];
+            self.pending.clear();
         }
-        self.pending.extend_from_slice(input);
-        self.run(false, out)
+        let (emitted, scan) = scan(
+            &self.rules,
+            input,
+            self.scan,
+            false,
+            out,
+            &mut self.rewritten,
+        )?;
+        self.pending.extend_from_slice(&input[emitted..]);
+        self.scan = scan - emitted;
+        Ok(())
     }
 
     /// End of this byte stream: decides the held-back tail and writes it.
@@ -196,5 +228,29 @@ mod tests {
         let input = b"x=\"https://origin.example/a\";y='//www.origin.example'";
         let chunks: Vec<&[u8]> = input.chunks(1).collect();
         assert_eq!(stream(&chunks), rules().rewrite_bytes(input).into_owned());
+    }
+
+    #[test]
+    fn chunks_longer_than_the_bridge_are_scanned_in_place_with_the_same_output() {
+        // Chunks longer than the bridge take the in-place path after the
+        // held-back bytes are decided, with URLs on both sides of every
+        // seam. Every split must still give the one-shot output.
+        let dense: &[u8] = b"a http://origin.example/x \\/\\/www.origin.example\\/y //origin.example.evil ///origin.example ";
+        let pad = vec![b'p'; 1100];
+        let input = [dense, &pad, dense, &pad, dense].concat();
+        let whole = rules().rewrite_bytes(&input).into_owned();
+        assert_eq!(
+            memchr::memmem::find_iter(&whole, b"edge.test:8443").count(),
+            9,
+            "three rewrites per dense block"
+        );
+        for i in 0..=input.len() {
+            assert_eq!(stream(&[&input[..i], &input[i..]]), whole, "split at {i}");
+            for step in [1, 7, 1023, 1024, 1025, 1100] {
+                let j = (i + step).min(input.len());
+                let got = stream(&[&input[..i], &input[i..j], &input[j..]]);
+                assert_eq!(got, whole, "split at {i},{j}");
+            }
+        }
     }
 }

@@ -40,7 +40,6 @@ pub(crate) const LOOKBEHIND: usize = 6;
 /// `MARKER_TAIL` bytes of a buffer cannot be recognised yet.
 pub(crate) const MARKER_TAIL: usize = 3;
 /// Bytes after a host needed to decide the boundary (`.x` or `:1`).
-#[cfg(test)]
 const LOOKAHEAD: usize = 2;
 /// Longest accepted rewrite host (a DNS name is at most 253 bytes, plus an
 /// optional `:port`).
@@ -73,6 +72,9 @@ struct Inner {
     rel_plain: Vec<u8>,
     /// `\/\/authority`.
     rel_json: Vec<u8>,
+    /// The shortest buffer that can hold a match: `//` and the shortest
+    /// host (`usize::MAX` without hosts).
+    shortest_match: usize,
     /// Substring searchers for the two authority markers (`//`, `\/\/`),
     /// for [`RewriteRules::contains_match`] and [`Markers`].
     markers: [(memchr::memmem::Finder<'static>, usize); 2],
@@ -217,6 +219,11 @@ impl RewriteRules {
                 abs_json: cat(&[s, b":\\/\\/", a]),
                 rel_plain: cat(&[b"//", a]),
                 rel_json: cat(&[b"\\/\\/", a]),
+                shortest_match: rules
+                    .iter()
+                    .map(|r| r.bytes.len() + 2)
+                    .min()
+                    .unwrap_or(usize::MAX),
                 hosts: rules,
                 markers: [
                     (memchr::memmem::Finder::new(b"//").into_owned(), 2),
@@ -306,10 +313,18 @@ impl RewriteRules {
     /// every `/`: the HTML rewriter asks this for every start tag (most have
     /// several `/` and no URL of ours) to skip parsing their attributes.
     pub(crate) fn contains_match(&self, buf: &[u8]) -> bool {
-        if self.is_empty() {
+        // Most start tags are short or hold no `/` at all (`<p>`,
+        // `<div class=x>`): one length compare or one `memchr` rejects them
+        // before the substring searches start, and the JSON form is only
+        // looked for where there is a backslash.
+        if buf.len() < self.inner.shortest_match || memchr::memchr(b'/', buf).is_none() {
             return false;
         }
+        let has_backslash = memchr::memchr(b'\\', buf).is_some();
         for (finder, marker_len) in &self.inner.markers {
+            if *marker_len == 4 && !has_backslash {
+                continue;
+            }
             let mut from = 0;
             // Overlapping hits matter (`///host`), so resume one byte on.
             while let Some(k) = buf.get(from..).and_then(|rest| finder.find(rest)) {
@@ -328,7 +343,6 @@ impl RewriteRules {
     }
 
     /// The longest stretch the streaming replacer may need to hold back.
-    #[cfg(test)]
     pub(crate) fn max_hold(&self) -> usize {
         let longest = self.inner.hosts.first().map_or(0, |h| h.bytes.len());
         LOOKBEHIND + 4 + longest + LOOKAHEAD
