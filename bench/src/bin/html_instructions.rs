@@ -1,0 +1,117 @@
+//! The HTML rewrite and its lol_html no-op floor over the corpus, one of
+//! them per run, for counting instructions under callgrind.
+//!
+//! Timings on the shared 2-core machine move by +-10% between runs of the
+//! same code, which hides the few-percent effects an optimisation of the
+//! HTML stage has. Instruction counts are deterministic, so they decide
+//! whether a change made the stage cheaper; they are a proxy (memory and
+//! branch behaviour differ, and valgrind counts each byte of a
+//! `rep movsb` copy as one instruction), not the throughput target itself,
+//! which stays with the criterion bench (`crates/sluice-core/benches`).
+//!
+//! ```sh
+//! cargo build --release -p sluice-bench --bin html_instructions
+//! for mode in none floor html; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/html_instructions $mode top10   # or: all
+//! done
+//! ```
+//!
+//! `none` only loads the pages (subtract it from the others); `floor` is
+//! lol_html with the pipeline's selectors and settings and no-op handlers,
+//! exactly as in the criterion bench; `html` is the pipeline, identity in
+//! and out, 16 KiB chunks, each page with its origin host from
+//! `pages.tsv`.
+
+use std::io::{self, Write};
+
+use lol_html::{doc_comments, element, HtmlRewriter, MemorySettings, Settings};
+use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
+use sluice_e2e::corpus_dir;
+
+const CHUNK: usize = 16 << 10;
+
+/// Counts what it is given, so nothing is optimised away.
+struct Count(u64);
+
+impl Write for Count {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_default();
+    let set = args.next().unwrap_or_else(|| "top10".to_owned());
+    assert!(
+        matches!(mode.as_str(), "none" | "floor" | "html")
+            && matches!(set.as_str(), "top10" | "all"),
+        "usage: html_instructions none|floor|html [top10|all]"
+    );
+    let dir = corpus_dir();
+    let tsv = std::fs::read_to_string(dir.join("pages.tsv")).expect("pages.tsv");
+    let mut pages: Vec<(Vec<u8>, String)> = tsv
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let bytes = std::fs::read(dir.join("pages").join(f[0])).expect("corpus page");
+            let host = if f[2] == "-" {
+                "no-origin-host.invalid"
+            } else {
+                f[2]
+            };
+            (bytes, host.to_owned())
+        })
+        .collect();
+    pages.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+    if set == "top10" {
+        pages.truncate(10);
+    }
+    let mut total = 0u64;
+    for (page, host) in &pages {
+        total += match mode.as_str() {
+            "floor" => floor(page),
+            "html" => rewrite(page, host),
+            _ => page.len() as u64,
+        };
+    }
+    println!("{mode} {set}: {} pages, {total} bytes out", pages.len());
+}
+
+fn floor(page: &[u8]) -> u64 {
+    let mut n = 0u64;
+    let settings = Settings::new()
+        .append_element_content_handler(element!("*", |_el| Ok(())))
+        .append_document_content_handler(doc_comments!(|_c| Ok(())))
+        .with_strict(false)
+        .with_memory_settings(
+            MemorySettings::new().with_max_allowed_memory_usage(Limits::default().html_memory()),
+        );
+    let mut rw = HtmlRewriter::new(settings, |c: &[u8]| n += c.len() as u64);
+    for c in page.chunks(CHUNK) {
+        rw.write(c).expect("corpus page parses");
+    }
+    rw.end().expect("corpus page parses");
+    n
+}
+
+fn rewrite(page: &[u8], host: &str) -> u64 {
+    let rules = RewriteRules::new([host], "https", "edge.sluice.test:8443").expect("valid rules");
+    let config = PipelineConfig::new(
+        ContentEncoding::Identity,
+        ContentEncoding::Identity,
+        ContentKind::Html,
+        rules,
+    );
+    let mut p = Pipeline::new(config, Count(0)).expect("valid config");
+    for c in page.chunks(CHUNK) {
+        p.write_chunk(c).expect("corpus page processes");
+    }
+    p.finish().expect("corpus page processes").0
+}
