@@ -76,7 +76,7 @@ struct Inner {
     /// host (`usize::MAX` without hosts).
     shortest_match: usize,
     /// Substring searchers for the two authority markers (`//`, `\/\/`),
-    /// for [`RewriteRules::contains_match`] and [`Markers`].
+    /// for [`Markers`].
     markers: [(memchr::memmem::Finder<'static>, usize); 2],
 }
 
@@ -136,6 +136,15 @@ impl Markers {
         at: usize,
     ) -> Option<(usize, usize, bool)> {
         let [(plain, plain_len), (json, json_len)] = finders;
+        if matches!(self.json, Next::Unknown)
+            && buf
+                .get(at..)
+                .is_none_or(|rest| memchr::memchr(b'\\', rest).is_none())
+        {
+            // No backslash, no `\/\/`: one `memchr` instead of a substring
+            // search (most tags and many scripts have none).
+            self.json = Next::Never;
+        }
         let plain_at = Self::advance(&mut self.plain, plain, buf, at);
         let json_at = Self::advance(&mut self.json, json, buf, at);
         match (plain_at, json_at) {
@@ -307,39 +316,19 @@ impl RewriteRules {
         })
     }
 
-    /// Does the complete buffer `buf` hold a rewritable URL? The same answer
-    /// as [`RewriteRules::next_match`]`(buf, 0, 0, true)` being a match, but
-    /// found with one substring search per marker form instead of a stop at
-    /// every `/`: the HTML rewriter asks this for every start tag (most have
-    /// several `/` and no URL of ours) to skip parsing their attributes.
+    /// Does the complete buffer `buf` hold a rewritable URL? The HTML
+    /// rewriter asks this for every start tag, so the common answers come
+    /// cheap: most tags are short or hold no `/` at all (`<p>`,
+    /// `<div class=x>`), and one length compare or one `memchr` rejects
+    /// them before the marker search of [`RewriteRules::next_match_in`].
     pub(crate) fn contains_match(&self, buf: &[u8]) -> bool {
-        // Most start tags are short or hold no `/` at all (`<p>`,
-        // `<div class=x>`): one length compare or one `memchr` rejects them
-        // before the substring searches start, and the JSON form is only
-        // looked for where there is a backslash.
         if buf.len() < self.inner.shortest_match || memchr::memchr(b'/', buf).is_none() {
             return false;
         }
-        let has_backslash = memchr::memchr(b'\\', buf).is_some();
-        for (finder, marker_len) in &self.inner.markers {
-            if *marker_len == 4 && !has_backslash {
-                continue;
-            }
-            let mut from = 0;
-            // Overlapping hits matter (`///host`), so resume one byte on.
-            while let Some(k) = buf.get(from..).and_then(|rest| finder.find(rest)) {
-                let i = from + k;
-                if matches!(
-                    self.match_host(buf, i + marker_len, true),
-                    HostMatch::Yes(_)
-                ) && !matches!(scheme_before(buf, 0, i), Scheme::Other)
-                {
-                    return true;
-                }
-                from = i + 1;
-            }
-        }
-        false
+        matches!(
+            self.next_match_in(&mut Markers::default(), buf, 0, 0, true),
+            Found::Match { .. }
+        )
     }
 
     /// The longest stretch the streaming replacer may need to hold back.
@@ -381,27 +370,43 @@ impl RewriteRules {
         while let Some((i, marker_len, json)) = markers.next(&self.inner.markers, buf, at) {
             // Markers overlap (`///host`): the next one may start one on.
             at = i + 1;
-            let host_start = i + marker_len;
-            let len = match self.match_host(buf, host_start, eof) {
-                HostMatch::No => continue,
-                HostMatch::NeedMore => return Found::NeedMore { at: i },
-                HostMatch::Yes(len) => len,
-            };
-            let inner = &*self.inner;
-            let (start, replacement) = match scheme_before(buf, floor, i) {
-                Scheme::Other => continue,
-                Scheme::None if json => (i, &inner.rel_json),
-                Scheme::None => (i, &inner.rel_plain),
-                Scheme::Http(s) if json => (s, &inner.abs_json),
-                Scheme::Http(s) => (s, &inner.abs_plain),
-            };
-            return Found::Match {
-                start,
-                end: host_start + len,
-                replacement,
-            };
+            if let Some(found) = self.at_marker(buf, i, marker_len, json, floor, eof) {
+                return found;
+            }
         }
         Found::Exhausted
+    }
+
+    /// The decision at one authority marker starting at `i`: a match, a
+    /// wait for more bytes, or `None` to go on to the next marker.
+    fn at_marker(
+        &self,
+        buf: &[u8],
+        i: usize,
+        marker_len: usize,
+        json: bool,
+        floor: usize,
+        eof: bool,
+    ) -> Option<Found<'_>> {
+        let host_start = i + marker_len;
+        let len = match self.match_host(buf, host_start, eof) {
+            HostMatch::No => return None,
+            HostMatch::NeedMore => return Some(Found::NeedMore { at: i }),
+            HostMatch::Yes(len) => len,
+        };
+        let inner = &*self.inner;
+        let (start, replacement) = match scheme_before(buf, floor, i) {
+            Scheme::Other => return None,
+            Scheme::None if json => (i, &inner.rel_json),
+            Scheme::None => (i, &inner.rel_plain),
+            Scheme::Http(s) if json => (s, &inner.abs_json),
+            Scheme::Http(s) => (s, &inner.abs_plain),
+        };
+        Some(Found::Match {
+            start,
+            end: host_start + len,
+            replacement,
+        })
     }
 
     /// Does a rewrite host (followed by a host boundary) start at `at`?
@@ -739,8 +744,9 @@ mod tests {
         );
     }
 
-    /// The matcher as it was before [`Markers`]: a stop at every `/`. Kept
-    /// as the reference the substring-search cursor must agree with.
+    /// Marker discovery as it was before [`Markers`]: a stop at every `/`.
+    /// Kept as the reference the substring-search cursor must agree with;
+    /// the decision at each marker is the shared [`RewriteRules::at_marker`].
     fn next_match_reference<'r>(
         r: &'r RewriteRules,
         buf: &[u8],
@@ -759,25 +765,9 @@ mod tests {
                 }
                 _ => continue,
             };
-            let host_start = i + marker_len;
-            let len = match r.match_host(buf, host_start, eof) {
-                HostMatch::No => continue,
-                HostMatch::NeedMore => return Found::NeedMore { at: i },
-                HostMatch::Yes(len) => len,
-            };
-            let inner = &*r.inner;
-            let (start, replacement) = match scheme_before(buf, floor, i) {
-                Scheme::Other => continue,
-                Scheme::None if json => (i, &inner.rel_json),
-                Scheme::None => (i, &inner.rel_plain),
-                Scheme::Http(s) if json => (s, &inner.abs_json),
-                Scheme::Http(s) => (s, &inner.abs_plain),
-            };
-            return Found::Match {
-                start,
-                end: host_start + len,
-                replacement,
-            };
+            if let Some(found) = r.at_marker(buf, i, marker_len, json, floor, eof) {
+                return found;
+            }
         }
         Found::Exhausted
     }
