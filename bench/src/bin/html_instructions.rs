@@ -18,14 +18,14 @@
 //! ```
 //!
 //! `none` only loads the pages (subtract it from the others); `floor` is
-//! lol_html with the pipeline's selectors and settings and no-op handlers,
-//! exactly as in the criterion bench; `html` is the pipeline, identity in
+//! `sluice_core::rewrite::lol_html_floor`, the same floor as in the
+//! criterion bench; `html` is the pipeline, identity in
 //! and out, 16 KiB chunks, each page with its origin host from
 //! `pages.tsv`.
 
 use std::io::{self, Write};
 
-use lol_html::{doc_comments, element, HtmlRewriter, MemorySettings, Settings};
+use sluice_core::rewrite::lol_html_floor;
 use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
 use sluice_e2e::corpus_dir;
 
@@ -85,20 +85,7 @@ fn main() {
 }
 
 fn floor(page: &[u8]) -> u64 {
-    let mut n = 0u64;
-    let settings = Settings::new()
-        .append_element_content_handler(element!("*", |_el| Ok(())))
-        .append_document_content_handler(doc_comments!(|_c| Ok(())))
-        .with_strict(false)
-        .with_memory_settings(
-            MemorySettings::new().with_max_allowed_memory_usage(Limits::default().html_memory()),
-        );
-    let mut rw = HtmlRewriter::new(settings, |c: &[u8]| n += c.len() as u64);
-    for c in page.chunks(CHUNK) {
-        rw.write(c).expect("corpus page parses");
-    }
-    rw.end().expect("corpus page parses");
-    n
+    lol_html_floor(page, CHUNK, &Limits::default()).expect("corpus page parses")
 }
 
 fn rewrite(page: &[u8], host: &str) -> u64 {

@@ -29,18 +29,18 @@
 
 use std::hint::black_box;
 use std::io::{self, Write};
-use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use lol_html::{doc_comments, element, HtmlRewriter, MemorySettings, Settings};
+use sluice_core::rewrite::lol_html_floor;
 use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
+
+// The corpus, the edge authority and the origin-style encoders (gzip level
+// 6, brotli quality 5) the integration tests use.
+#[path = "../tests/pipeline_support/mod.rs"]
+mod pipeline_support;
 
 /// Chunk size fed to every processor.
 const CHUNK: usize = 16 << 10;
-const EDGE: &str = "edge.sluice.test:8443";
-/// Input compression an origin typically uses.
-const ORIGIN_GZIP_LEVEL: u32 = 6;
-const ORIGIN_BROTLI_QUALITY: u32 = 5;
 
 /// A discarding writer that counts, so nothing is optimised away.
 struct Count(u64);
@@ -62,60 +62,22 @@ struct Page {
     rules: RewriteRules,
 }
 
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("SLUICE_CORPUS_DIR").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/corpus"
-            ))
-        },
-        PathBuf::from,
-    )
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e =
-        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(ORIGIN_GZIP_LEVEL));
-    e.write_all(data).expect("Vec write");
-    e.finish().expect("Vec write")
-}
-
-fn brotli(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut w = brotli::CompressorWriter::new(&mut out, 4096, ORIGIN_BROTLI_QUALITY, 22);
-        w.write_all(data).expect("Vec write");
-    }
-    out
-}
-
 fn rules(host: &str) -> RewriteRules {
-    RewriteRules::new([host], "https", EDGE).expect("valid rules")
+    RewriteRules::new([host], pipeline_support::SCHEME, pipeline_support::EDGE)
+        .expect("valid rules")
 }
 
 /// All corpus pages, each with its own origin host (pages without one get
-/// a host that never occurs, so they still pay for the search).
+/// a host that never occurs, so they still pay for the search), encoded
+/// the way an origin would.
 fn corpus() -> Vec<Page> {
-    let dir = corpus_dir();
-    let tsv = std::fs::read_to_string(dir.join("pages.tsv"))
-        .unwrap_or_else(|e| panic!("corpus not found at {}: {e}", dir.display()));
-    tsv.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            let bytes = std::fs::read(dir.join("pages").join(f[0])).expect("corpus page");
-            let host = if f[2] == "-" {
-                "no-origin-host.invalid"
-            } else {
-                f[2]
-            };
-            Page {
-                gzip: gzip(&bytes),
-                br: brotli(&bytes),
-                rules: rules(host),
-                bytes,
-            }
+    pipeline_support::corpus()
+        .iter()
+        .map(|p| Page {
+            gzip: pipeline_support::encode(ContentEncoding::Gzip, &p.bytes),
+            br: pipeline_support::encode(ContentEncoding::Brotli, &p.bytes),
+            rules: p.rules(),
+            bytes: p.bytes.clone(),
         })
         .collect()
 }
@@ -143,20 +105,7 @@ fn pipeline(page: &Page, kind: ContentKind, enc: ContentEncoding) -> u64 {
 
 /// lol_html with the pipeline's handler set and settings, doing nothing.
 fn lol_html_noop(body: &[u8]) -> u64 {
-    let mut n = 0u64;
-    let settings = Settings::new()
-        .append_element_content_handler(element!("*", |_el| Ok(())))
-        .append_document_content_handler(doc_comments!(|_c| Ok(())))
-        .with_strict(false)
-        .with_memory_settings(
-            MemorySettings::new().with_max_allowed_memory_usage(Limits::default().html_memory()),
-        );
-    let mut rw = HtmlRewriter::new(settings, |c: &[u8]| n += c.len() as u64);
-    for c in body.chunks(CHUNK) {
-        rw.write(c).expect("corpus page parses");
-    }
-    rw.end().expect("corpus page parses");
-    n
+    lol_html_floor(body, CHUNK, &Limits::default()).expect("corpus page parses")
 }
 
 fn corpus_group(c: &mut Criterion, name: &str, pages: &[&Page]) {

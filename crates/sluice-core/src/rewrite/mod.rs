@@ -8,6 +8,8 @@ mod html;
 mod replacer;
 mod rules;
 
+#[doc(hidden)]
+pub use html::lol_html_floor;
 pub use rules::RewriteRules;
 
 use crate::content_kind::ContentKind;

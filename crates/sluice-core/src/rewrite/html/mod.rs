@@ -320,6 +320,30 @@ impl HtmlStage {
     }
 }
 
+/// lol_html alone, with the selectors and settings [`HtmlStage::new`]
+/// gives it (`*` elements and document comments, non-strict, the memory
+/// cap; default encoding) and handlers that do nothing: the parser's cost
+/// floor the benchmarks compare the HTML rewrite against. It lives here,
+/// beside the real settings, so the two cannot drift apart. Feeds `body`
+/// in `chunk`-byte writes and returns the bytes lol_html emitted.
+#[doc(hidden)]
+pub fn lol_html_floor(body: &[u8], chunk: usize, limits: &Limits) -> Result<u64, RewritingError> {
+    let mut emitted = 0u64;
+    let settings = Settings::new()
+        .append_element_content_handler(lol_html::element!("*", |_el| Ok(())))
+        .append_document_content_handler(lol_html::doc_comments!(|_c| Ok(())))
+        .with_strict(false)
+        .with_memory_settings(
+            MemorySettings::new().with_max_allowed_memory_usage(limits.html_memory),
+        );
+    let mut rewriter = HtmlRewriter::new(settings, |c: &[u8]| emitted += c.len() as u64);
+    for piece in body.chunks(chunk.max(1)) {
+        rewriter.write(piece)?;
+    }
+    rewriter.end()?;
+    Ok(emitted)
+}
+
 fn borrow(src: &Rc<RefCell<Source>>) -> Result<std::cell::RefMut<'_, Source>, PipelineError> {
     src.try_borrow_mut()
         .map_err(|_| PipelineError::internal("HTML source window borrowed twice"))
