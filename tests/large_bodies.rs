@@ -15,7 +15,8 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sluice_e2e::bigbody::{
-    self, bytes_sha256, download, upload, Conn, Download, Framing, RssSampler, UploadFraming, MIB,
+    self, bytes_sha256, download, upload, Conn, Download, Framing, Head, RssSampler, UploadFraming,
+    MIB,
 };
 use sluice_e2e::{EdgeConfig, Stack};
 use sluice_origin::content::{GenChecker, GenDoc, GenKind, UrlForms};
@@ -104,6 +105,22 @@ fn events(stack: &Stack, kind: &str, path: &str) -> Vec<serde_json::Value> {
         .into_iter()
         .filter(|e| e["kind"] == kind && e["path"] == path)
         .collect()
+}
+
+/// Starts `GET path` through the edge, expects 200, and reads about
+/// `bytes` of the body, leaving the rest unread on the open connection.
+/// Returns the connection, the head and how many bytes were read.
+fn start_download(stack: &Stack, path: &str, bytes: u64) -> (Conn, Head, u64) {
+    let mut conn = Conn::open(stack.edge.addr, "GET", path, &[]).expect("connect");
+    let head = conn.read_head().expect("head");
+    assert_eq!(head.status, 200, "GET {path}");
+    let mut got = 0u64;
+    conn.read_body(head.framing("GET"), |b| {
+        got += b.len() as u64;
+        got < bytes
+    })
+    .expect("body");
+    (conn, head, got)
 }
 
 fn assert_memory(label: &str, rss: &RssSampler, heap: f64) {
@@ -690,17 +707,10 @@ fn download_headers_are_preserved_exactly() {
         assert_eq!(edge.header(name), Some(value.as_str()), "edge {name}");
     }
     // And on a GET too, where the body is really streamed (read 1 MiB).
-    let mut get = Conn::open(stack.edge.addr, "GET", &path, &[]).expect("edge");
-    let head = get.read_head().expect("head");
+    let (get, head, _) = start_download(&stack, &path, MIB);
     for (name, value) in &expected {
         assert_eq!(head.header(name), Some(value.as_str()), "GET {name}");
     }
-    let mut got = 0u64;
-    get.read_body(head.framing("GET"), |b| {
-        got += b.len() as u64;
-        got < MIB
-    })
-    .expect("body");
     get.hang_up();
 }
 
@@ -712,15 +722,7 @@ fn client_disconnect_stops_the_origin_within_two_seconds() {
     let (stack, _) = warm_stack(|c| c);
     let n = 5 * GIB;
     let path = format!("/bytes/{n}");
-    let mut conn = Conn::open(stack.edge.addr, "GET", &path, &[]).expect("connect");
-    let head = conn.read_head().expect("head");
-    assert_eq!(head.status, 200);
-    let mut got = 0u64;
-    conn.read_body(head.framing("GET"), |b| {
-        got += b.len() as u64;
-        got < 100 * MIB
-    })
-    .expect("body");
+    let (conn, _, got) = start_download(&stack, &path, 100 * MIB);
     assert!(got >= 100 * MIB);
     let hung_up_at = unix_ms();
     let hung_up = Instant::now();
@@ -763,15 +765,7 @@ fn passthrough_guest_ends_before_the_body() {
     let (stack, _) = warm_stack(|c| c);
     let n = 5 * GIB;
     let path = format!("/bytes/{n}");
-    let mut conn = Conn::open(stack.edge.addr, "GET", &path, &[]).expect("connect");
-    let head = conn.read_head().expect("head");
-    assert_eq!(head.status, 200);
-    let mut got = 0u64;
-    conn.read_body(head.framing("GET"), |b| {
-        got += b.len() as u64;
-        got < MIB
-    })
-    .expect("first MiB");
+    let (conn, _, _) = start_download(&stack, &path, MIB);
     // Stop reading: the transfer stalls on flow control with ~5 GiB left.
     let heap = max_heap(&stack, 2);
     let records = stack.edge.wait_access_records(2, Duration::from_secs(10));

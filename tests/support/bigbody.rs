@@ -195,21 +195,7 @@ impl Conn {
         let mut buf = vec![0u8; 256 * 1024];
         match framing {
             Framing::None => Ok(true),
-            Framing::Length(n) => {
-                let mut left = n;
-                while left > 0 {
-                    let want = left.min(buf.len() as u64) as usize;
-                    let k = self.reader.read(&mut buf[..want])?;
-                    if k == 0 {
-                        return Ok(false);
-                    }
-                    left -= k as u64;
-                    if !sink(&buf[..k]) {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            }
+            Framing::Length(n) => self.read_exactly(n, &mut buf, &mut sink),
             Framing::Close => loop {
                 let k = self.reader.read(&mut buf)?;
                 if k == 0 {
@@ -245,17 +231,8 @@ impl Conn {
                             }
                         }
                     }
-                    let mut left = size;
-                    while left > 0 {
-                        let want = left.min(buf.len() as u64) as usize;
-                        let k = self.reader.read(&mut buf[..want])?;
-                        if k == 0 {
-                            return Ok(false);
-                        }
-                        left -= k as u64;
-                        if !sink(&buf[..k]) {
-                            return Ok(false);
-                        }
+                    if !self.read_exactly(size, &mut buf, &mut sink)? {
+                        return Ok(false);
                     }
                     let mut crlf = [0u8; 2];
                     self.reader.read_exact(&mut crlf)?;
@@ -268,6 +245,29 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Feeds the next `n` body bytes to `sink` through `buf`; `Ok(false)`
+    /// if the connection ends first or `sink` asks to stop.
+    fn read_exactly(
+        &mut self,
+        n: u64,
+        buf: &mut [u8],
+        sink: &mut impl FnMut(&[u8]) -> bool,
+    ) -> io::Result<bool> {
+        let mut left = n;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let k = self.reader.read(&mut buf[..want])?;
+            if k == 0 {
+                return Ok(false);
+            }
+            left -= k as u64;
+            if !sink(&buf[..k]) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Reads a whole small body into memory (for JSON answers and errors).
