@@ -17,7 +17,7 @@ use sluice_core::pipeline::{Pipeline, PipelineConfig};
 use sluice_core::rewrite::RewriteRules;
 use sluice_e2e::http::{decode, get};
 use sluice_e2e::scan::{attributes_pointing_at, find, host_ends_at, mentions};
-use sluice_e2e::{corpus_dir, EdgeConfig, Stack};
+use sluice_e2e::{corpus_listing, EdgeConfig, Stack};
 
 struct Page {
     name: String,
@@ -26,15 +26,12 @@ struct Page {
 }
 
 fn pages() -> Vec<Page> {
-    let tsv = std::fs::read_to_string(corpus_dir().join("pages.tsv")).expect("pages.tsv");
-    tsv.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let cols: Vec<&str> = l.split('\t').collect();
-            let name = cols[0].to_owned();
-            let bytes = std::fs::read(corpus_dir().join("pages").join(&name)).expect("page");
-            let host = (cols[2] != "-").then(|| cols[2].to_ascii_lowercase());
-            Page { name, host, bytes }
+    corpus_listing()
+        .into_iter()
+        .map(|p| Page {
+            bytes: p.read(),
+            host: p.host.map(|h| h.to_ascii_lowercase()),
+            name: p.name,
         })
         .collect()
 }

@@ -40,6 +40,51 @@ pub fn corpus_dir() -> PathBuf {
         .unwrap_or_else(|| workspace().join("../shared/corpus"))
 }
 
+/// One page as the corpus's `pages.tsv` lists it.
+#[derive(Debug, Clone)]
+pub struct ListedPage {
+    /// File name under `pages/`.
+    pub name: String,
+    /// Size in bytes, as listed.
+    pub size: u64,
+    /// The page's origin host (`None` where the list says `-`).
+    pub host: Option<String>,
+}
+
+impl ListedPage {
+    /// The page's bytes.
+    pub fn read(&self) -> Vec<u8> {
+        let path = corpus_dir().join("pages").join(&self.name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+}
+
+/// Every page `pages.tsv` lists, in its order (comments and blank lines
+/// skipped). Panics on a missing or malformed list: the corpus is part of
+/// the test fixture.
+pub fn corpus_listing() -> Vec<ListedPage> {
+    let path = corpus_dir().join("pages.tsv");
+    let tsv = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("corpus list {}: {e}", path.display()));
+    tsv.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            let (Some(name), Some(size), Some(host)) = (cols.first(), cols.get(1), cols.get(2))
+            else {
+                panic!("malformed pages.tsv line {l:?}");
+            };
+            ListedPage {
+                name: (*name).to_owned(),
+                size: size
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad size in pages.tsv line {l:?}")),
+                host: (*host != "-").then(|| (*host).to_owned()),
+            }
+        })
+        .collect()
+}
+
 fn bin(env: &str, default: PathBuf) -> PathBuf {
     let path = std::env::var_os(env).map(PathBuf::from).unwrap_or(default);
     assert!(

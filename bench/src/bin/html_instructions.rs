@@ -27,7 +27,7 @@ use std::io::{self, Write};
 
 use sluice_core::rewrite::lol_html_floor;
 use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
-use sluice_e2e::corpus_dir;
+use sluice_e2e::corpus_listing;
 
 const CHUNK: usize = 16 << 10;
 
@@ -53,20 +53,14 @@ fn main() {
             && matches!(set.as_str(), "top10" | "all"),
         "usage: html_instructions none|floor|html [top10|all]"
     );
-    let dir = corpus_dir();
-    let tsv = std::fs::read_to_string(dir.join("pages.tsv")).expect("pages.tsv");
-    let mut pages: Vec<(Vec<u8>, String)> = tsv
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            let bytes = std::fs::read(dir.join("pages").join(f[0])).expect("corpus page");
-            let host = if f[2] == "-" {
-                "no-origin-host.invalid"
-            } else {
-                f[2]
-            };
-            (bytes, host.to_owned())
+    let mut pages: Vec<(Vec<u8>, String)> = corpus_listing()
+        .into_iter()
+        .map(|p| {
+            let bytes = p.read();
+            let host = p
+                .host
+                .unwrap_or_else(|| "no-origin-host.invalid".to_owned());
+            (bytes, host)
         })
         .collect();
     pages.sort_by_key(|p| std::cmp::Reverse(p.0.len()));

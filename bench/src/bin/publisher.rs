@@ -17,33 +17,17 @@ use std::time::Duration;
 
 use sluice_bench::{heap_mib_lines, median, percentile};
 use sluice_e2e::http::Timed;
-use sluice_e2e::{corpus_dir, EdgeConfig, Stack};
+use sluice_e2e::{corpus_listing, EdgeConfig, ListedPage, Stack};
 
 fn main() {
     let rounds: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(7);
-    let tsv = std::fs::read_to_string(corpus_dir().join("pages.tsv")).expect("pages.tsv");
-    let mut pages: Vec<(String, u64, String)> = tsv
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let c: Vec<&str> = l.split('\t').collect();
-            Some((
-                c[0].to_owned(),
-                c.get(1)?.parse().ok()?,
-                c.get(2)?.to_string(),
-            ))
-        })
-        .collect();
-    pages.sort_by_key(|p| std::cmp::Reverse(p.1));
+    let mut pages = corpus_listing();
+    pages.sort_by_key(|p| std::cmp::Reverse(p.size));
     pages.truncate(10);
-    let hosts: Vec<String> = pages
-        .iter()
-        .filter(|p| p.2 != "-")
-        .map(|p| p.2.clone())
-        .collect();
+    let hosts: Vec<String> = pages.iter().filter_map(|p| p.host.clone()).collect();
     for (mode, level) in [("origin", "1"), ("origin", "3"), ("identity", "1")] {
         let stack = Stack::start_with(|c: EdgeConfig| {
             c.set("publisher.rewrite_hosts", &hosts.join(","))
@@ -60,13 +44,16 @@ fn main() {
 }
 
 /// One table: every page `rounds` times through the edge and directly.
-fn measure(stack: &Stack, pages: &[(String, u64, String)], rounds: usize) {
+fn measure(stack: &Stack, pages: &[ListedPage], rounds: usize) {
     println!("| page | KiB | vCPU ms (median) | vCPU ms/MiB | heap MiB (max) | TTFB edge ms (p50) | TTFB origin ms (p50) | edge overhead ms (p50) |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut all_per_mib = Vec::new();
     let mut all_overhead = Vec::new();
     let mut max_heap = 0f64;
-    for (name, bytes, _) in pages {
+    for ListedPage {
+        name, size: bytes, ..
+    } in pages
+    {
         let path = format!("/pages/{name}?enc=gzip");
         let mut edge_ttfb = Vec::new();
         let mut origin_ttfb = Vec::new();
