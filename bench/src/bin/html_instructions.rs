@@ -48,10 +48,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_default();
     let set = args.next().unwrap_or_else(|| "top10".to_owned());
+    // Optional repeat count, for sampling profilers (`perf record`).
+    let rounds: u32 = args.next().map_or(1, |r| r.parse().expect("rounds"));
     assert!(
         matches!(mode.as_str(), "none" | "floor" | "html")
             && matches!(set.as_str(), "top10" | "all"),
-        "usage: html_instructions none|floor|html [top10|all]"
+        "usage: html_instructions none|floor|html [top10|all] [rounds]"
     );
     let mut pages: Vec<(Vec<u8>, String)> = corpus_listing()
         .into_iter()
@@ -68,12 +70,14 @@ fn main() {
         pages.truncate(10);
     }
     let mut total = 0u64;
-    for (page, host) in &pages {
-        total += match mode.as_str() {
-            "floor" => floor(page),
-            "html" => rewrite(page, host),
-            _ => page.len() as u64,
-        };
+    for _ in 0..rounds {
+        for (page, host) in &pages {
+            total += match mode.as_str() {
+                "floor" => floor(page),
+                "html" => rewrite(page, host),
+                _ => page.len() as u64,
+            };
+        }
     }
     println!("{mode} {set}: {} pages, {total} bytes out", pages.len());
 }

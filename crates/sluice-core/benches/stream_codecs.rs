@@ -2,6 +2,7 @@
 //! (Ollama NDJSON → SSE), fed in 4 KiB chunks as an edge would see them.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sluice_core::ai::relay::{RelayConfig, SseRelay};
 use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};
 use sluice_core::stream::{ndjson, sse};
 use std::hint::black_box;
@@ -104,5 +105,55 @@ fn codecs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, codecs);
+/// The mock LLM's chat event, one per upstream read as the gateway sees it.
+fn mock_event(i: usize) -> Vec<u8> {
+    format!(
+        "data: {{\"id\":\"chatcmpl-x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"system_fingerprint\":\"fp_sluice_mock\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n"
+    )
+    .into_bytes()
+}
+
+/// The AI gateway's per-event cost: the relay (framing, SSE parse, chunk
+/// inspection, usage stripping) against a plain copy of the same reads,
+/// which is what the relay floor does.
+fn ai_relay(c: &mut Criterion) {
+    let mut reads: Vec<Vec<u8>> = (0..1_000).map(mock_event).collect();
+    reads.push(
+        b"data: {\"id\":\"chatcmpl-x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1000,\"total_tokens\":1002}}\n\n"
+            .to_vec(),
+    );
+    reads.push(b"data: [DONE]\n\n".to_vec());
+    let mut group = c.benchmark_group("ai_relay");
+    group.throughput(Throughput::Elements(reads.len() as u64));
+    group.bench_function("copy_floor", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(512);
+            let mut n = 0;
+            for read in &reads {
+                out.clear();
+                out.extend_from_slice(read);
+                n += black_box(&out).len();
+            }
+            n
+        })
+    });
+    group.bench_function("relay", |b| {
+        b.iter(|| {
+            let mut relay = SseRelay::new(RelayConfig::default().with_strip_usage(true));
+            let mut n = 0;
+            for read in &reads {
+                relay
+                    .feed_each(read, |event| {
+                        n += black_box(event).len();
+                        Ok::<(), ()>(())
+                    })
+                    .unwrap();
+            }
+            n
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, codecs, ai_relay);
 criterion_main!(benches);

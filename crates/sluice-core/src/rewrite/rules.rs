@@ -316,11 +316,10 @@ impl RewriteRules {
         })
     }
 
-    /// Does the complete buffer `buf` hold a rewritable URL? The HTML
-    /// rewriter asks this for every start tag, so the common answers come
-    /// cheap: most tags are short or hold no `/` at all (`<p>`,
-    /// `<div class=x>`), and one length compare or one `memchr` rejects
-    /// them before the marker search of [`RewriteRules::next_match_in`].
+    /// Does the complete buffer `buf` hold a rewritable URL? The reference
+    /// that [`RewriteRules::may_match_within`], the HTML stage's per-tag
+    /// prefilter, must never fall short of.
+    #[cfg(test)]
     pub(crate) fn contains_match(&self, buf: &[u8]) -> bool {
         if buf.len() < self.inner.shortest_match || memchr::memchr(b'/', buf).is_none() {
             return false;
@@ -329,6 +328,50 @@ impl RewriteRules {
             self.next_match_in(&mut Markers::default(), buf, 0, 0, true),
             Found::Match { .. }
         )
+    }
+
+    /// A cheap superset of [`RewriteRules::contains_match`] for the piece
+    /// `buf[from..to]` of a larger buffer, with one [`Markers`] cursor
+    /// shared by every piece of that buffer (asked with growing `from`).
+    ///
+    /// WHY: the HTML stage asks about every start tag of a chunk. Searching
+    /// each tag afresh costs a `memchr` and a substring-search setup per
+    /// tag; with a shared cursor the chunk is searched for markers once,
+    /// and a tag with no marker in it is rejected by one compare.
+    ///
+    /// True when a marker starts in `from..to` and a rewrite host (with its
+    /// boundary) follows it within `buf[..to]`; the scheme before the
+    /// marker is not checked, so a `true` must be confirmed (the HTML stage
+    /// does so with [`RewriteRules::rewrite_complete`]). Never false when
+    /// `contains_match(&buf[from..to])` is true: the host decision reads
+    /// exactly the bytes it would read in the piece alone.
+    pub(crate) fn may_match_within(
+        &self,
+        markers: &mut Markers,
+        buf: &[u8],
+        from: usize,
+        to: usize,
+    ) -> bool {
+        let to = to.min(buf.len());
+        if self.is_empty() || to.saturating_sub(from) < self.inner.shortest_match {
+            return false;
+        }
+        let piece = &buf[..to];
+        let mut at = from;
+        while let Some((i, marker_len, _)) = markers.next(&self.inner.markers, buf, at) {
+            if i >= to {
+                return false;
+            }
+            // Markers overlap (`///host`): the next one may start one on.
+            at = i + 1;
+            if matches!(
+                self.match_host(piece, i + marker_len, true),
+                HostMatch::Yes(_)
+            ) {
+                return true;
+            }
+        }
+        false
     }
 
     /// The longest stretch the streaming replacer may need to hold back.
@@ -729,6 +772,48 @@ mod tests {
             );
         }
         assert!(!rules(&[]).contains_match(b"//origin.example"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// Asking about consecutive pieces of one buffer with one shared
+        /// cursor never misses a piece that `contains_match` accepts on its
+        /// own, and rejects every piece without a marker and host.
+        #[test]
+        fn may_match_within_is_a_superset_of_contains_match(
+            tokens in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "/", "//", "\\", "\\/", "\\/\\/", "http:", "HTTPS:", "ftp:", "o.e",
+                    "O.E", "ox.e:8", "e", ".", "x", "@", ":8", "-", " ", "<", ">",
+                ]),
+                0..32,
+            ),
+            cuts in proptest::collection::vec(0usize..64, 0..8),
+        ) {
+            let bytes = tokens.concat().into_bytes();
+            let r = rules(&["o.e", "ox.e:8", "e"]);
+            let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            bounds.push(0);
+            bounds.push(bytes.len());
+            bounds.sort_unstable();
+            bounds.dedup();
+            let mut markers = Markers::default();
+            for w in bounds.windows(2) {
+                let (from, to) = (w[0], w[1]);
+                let piece = &bytes[from..to];
+                let may = r.may_match_within(&mut markers, &bytes, from, to);
+                if r.contains_match(piece) {
+                    proptest::prop_assert!(may, "missed {:?}", String::from_utf8_lossy(piece));
+                }
+                let host_after_marker = (0..piece.len()).any(|i| {
+                    [&b"//"[..], &b"\\/\\/"[..]].iter().any(|m| {
+                        piece[i..].starts_with(m)
+                            && matches!(r.match_host(piece, i + m.len(), true), HostMatch::Yes(_))
+                    })
+                });
+                proptest::prop_assert_eq!(may, host_after_marker);
+            }
+        }
     }
 
     #[test]

@@ -190,6 +190,7 @@ impl HtmlStage {
                 s.window.reserve_exact(target - len);
             }
             s.window.extend_from_slice(piece);
+            s.window_changed();
         }
         let result = rewriter.write(piece);
         self.check(result)?;
@@ -270,9 +271,9 @@ impl HtmlStage {
                 ));
             }
             if stop > *processed {
-                let bytes = s.range(*processed, stop).ok_or(PipelineError::internal(
-                    "HTML output outside the source window",
-                ))?;
+                let bytes = s.range(*processed, stop).ok_or_else(|| {
+                    PipelineError::internal("HTML output outside the source window")
+                })?;
                 if *in_region {
                     region.push(bytes, out)?;
                 } else {
@@ -316,6 +317,7 @@ impl HtmlStage {
         }
         s.window.drain(..done);
         s.base = *processed;
+        s.window_changed();
         Ok(())
     }
 }
@@ -368,7 +370,7 @@ fn on_comment(
     let mut s = borrow(src)?;
     let raw = s
         .slice(range.clone())
-        .ok_or(PipelineError::internal("comment outside the source window"))?;
+        .ok_or_else(|| PipelineError::internal("comment outside the source window"))?;
     if let Some((bytes, count)) = rules.rewrite_complete(raw) {
         let start = s.abs(range.start);
         let end = start + range.len() as u64;
@@ -387,14 +389,21 @@ fn on_element(
     let tag = el.source_location().bytes();
     let mut s = borrow(src)?;
     let (raw_text, edit) = {
-        let bytes = s.slice(tag.clone()).ok_or(PipelineError::internal(
-            "start tag outside the source window",
-        ))?;
+        let local = s
+            .local(tag.clone())
+            .ok_or_else(|| PipelineError::internal("start tag outside the source window"))?;
+        let Source {
+            window, markers, ..
+        } = &mut *s;
+        let bytes = window
+            .get(local.clone())
+            .ok_or_else(|| PipelineError::internal("start tag outside the source window"))?;
         let raw_text = attrs::is_raw_text_tag(bytes) && el.namespace_uri() == attrs::HTML_NAMESPACE;
         // One edit for the whole start tag, without asking lol_html for
-        // its attributes (see `attrs`). The substring prefilter rejects the
-        // many tags without a URL of ours before the matcher runs.
-        let edit = if rules.contains_match(bytes) {
+        // its attributes (see `attrs`). The marker cursor shared by all the
+        // tags of this write rejects the many tags without a URL of ours
+        // before the matcher runs.
+        let edit = if rules.may_match_within(markers, window, local.start, local.end) {
             rules.rewrite_complete(bytes)
         } else {
             None

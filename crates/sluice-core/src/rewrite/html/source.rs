@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::ops::Range;
 
 use crate::error::PipelineError;
+use crate::rewrite::rules::Markers;
 
 /// Something to do at a source position while copying the window on.
 #[derive(Debug)]
@@ -61,6 +62,11 @@ pub(super) struct Source {
     pub(super) fault: Option<PipelineError>,
     /// URLs rewritten in attribute values.
     pub(super) rewritten: u64,
+    /// The marker cursor over `window` that the element handler shares
+    /// across the tags of one write (see
+    /// [`crate::rewrite::RewriteRules::may_match_within`]); reset whenever
+    /// `window` changes.
+    pub(super) markers: Markers,
 }
 
 impl Source {
@@ -75,8 +81,19 @@ impl Source {
 
     /// The raw bytes of a lol_html source range, if they are in the window.
     pub(super) fn slice(&self, range: Range<usize>) -> Option<&[u8]> {
+        self.window.get(self.local(range)?)
+    }
+
+    /// A lol_html source range as indices into `window` (not checked
+    /// against its length).
+    pub(super) fn local(&self, range: Range<usize>) -> Option<Range<usize>> {
         let start = usize::try_from(self.abs(range.start).checked_sub(self.base)?).ok()?;
-        self.window.get(start..start.checked_add(range.len())?)
+        Some(start..start.checked_add(range.len())?)
+    }
+
+    /// The window changed: positions the marker cursor remembers are stale.
+    pub(super) fn window_changed(&mut self) {
+        self.markers = Markers::default();
     }
 
     /// The window bytes between two absolute positions.
