@@ -141,7 +141,12 @@ fn every_corpus_page_through_the_edge_in_every_encoding() {
     let mut checked = 0;
     for (gi, group) in groups.iter().enumerate() {
         let list = group.iter().cloned().collect::<Vec<_>>().join(",");
-        let stack = Stack::start_with(|c: EdgeConfig| c.set("publisher.rewrite_hosts", &list));
+        // The guest re-encodes, so every page also goes through the gzip
+        // and brotli encoders end to end.
+        let stack = Stack::start_with(|c: EdgeConfig| {
+            c.set("publisher.rewrite_hosts", &list)
+                .set("publisher.output_encoding", "origin")
+        });
         let authority = stack.edge.addr.to_string();
         let members = pages.iter().filter(|p| match &p.host {
             Some(h) => group.contains(h),

@@ -396,7 +396,8 @@ fn stream_into(
 
 fn rewrite_through_edge(kind: GenKind, enc: &str) {
     let n = rewrite_size();
-    let (stack, pid) = warm_stack(|c| c);
+    // The guest re-encodes: the gzip encoder must stay flat in memory too.
+    let (stack, pid) = warm_stack(|c| c.set("publisher.output_encoding", "origin"));
     let path = format!("/gen/{}/{n}?enc={enc}", kind.as_str());
     let served = GenDoc::new(kind, "origin.example", n);
     let edge_host = stack.edge.addr.to_string();

@@ -12,9 +12,13 @@ const PAGE: &str = "/pages/aclu.html";
 /// The largest corpus page: even brotli-encoded it is well over 32 KiB.
 const BIG_PAGE: &str = "/pages/yahoo-2.html";
 
+/// The guest re-encodes (`origin`), so the tests below cover the
+/// pipeline's encoders end to end; the default (host compression) has its
+/// own test.
 fn edge_pages_stack() -> Stack {
     Stack::start_with(|c: EdgeConfig| {
         c.set("publisher.rewrite_hosts", "origin.example,www.aclu.org")
+            .set("publisher.output_encoding", "origin")
     })
 }
 
@@ -64,6 +68,46 @@ fn streamed_page_headers_are_decided_before_the_body() {
     let left = attributes_pointing_at(&body, &["www.aclu.org"]);
     assert!(left.is_empty(), "origin URLs left: {left:?}");
     assert!(String::from_utf8_lossy(&body).contains(&format!("http://{}/", stack.edge.addr)));
+}
+
+#[test]
+fn by_default_the_host_compresses_and_the_guest_sends_identity() {
+    let stack = Stack::start_with(|c: EdgeConfig| {
+        c.set("publisher.rewrite_hosts", "origin.example,www.aclu.org")
+    });
+    let guest_encoded = edge_pages_stack();
+    let resp = get(
+        &stack.edge.url(&format!("{PAGE}?enc=gzip")),
+        &[("accept-encoding", "gzip, br")],
+    );
+    assert_eq!(resp.status, 200);
+    // Viceroy ignores `x-compress-hint` (Fastly's host would compress the
+    // stream here), so what arrives is the guest's identity output.
+    assert!(resp.header("content-encoding").is_none());
+    assert_eq!(resp.header("x-compress-hint"), Some("on"));
+    assert!(resp.header("content-length").is_none());
+    assert!(resp
+        .header_all("vary")
+        .iter()
+        .any(|v| v.to_ascii_lowercase().contains("accept-encoding")));
+    // Same bytes as the guest-encoded path once decoded: only the encoding
+    // step differs.
+    let encoded = get(
+        &guest_encoded.edge.url(&format!("{PAGE}?enc=gzip")),
+        &[("accept-encoding", "gzip")],
+    );
+    assert_eq!(encoded.header("content-encoding"), Some("gzip"));
+    let decoded = decode(Some("gzip"), &encoded.body).expect("valid gzip");
+    let authority = |s: &Stack| s.edge.addr.to_string();
+    let swapped =
+        String::from_utf8_lossy(&decoded).replace(&authority(&guest_encoded), &authority(&stack));
+    assert!(resp.body == swapped.as_bytes(), "identity body differs");
+    assert!(attributes_pointing_at(&resp.body, &["www.aclu.org"]).is_empty());
+
+    // A client that takes no encoding gets the same identity body.
+    let plain = get(&stack.edge.url(&format!("{PAGE}?enc=gzip")), &[]);
+    assert!(plain.header("content-encoding").is_none());
+    assert!(plain.body == resp.body);
 }
 
 #[test]

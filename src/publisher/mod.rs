@@ -124,7 +124,11 @@ pub fn handle_publisher_request(
         } => (mode, kind, encoding),
     };
 
-    let hint = ctx.settings.output_encoding == OutputEncoding::IdentityWithHint;
+    // The buffered post-processor's exact `Content-Length` and strong
+    // `ETag` must describe the bytes the client gets, so a buffered body is
+    // encoded by the guest, never left to the host.
+    let hint =
+        ctx.settings.output_encoding == OutputEncoding::IdentityWithHint && mode != Mode::Buffered;
     let output = match input.header_value() {
         Some(coding) if !hint && accept_encoding::accepts(client_ae.as_deref(), coding) => input,
         _ => sluice_core::encoding::ContentEncoding::Identity,

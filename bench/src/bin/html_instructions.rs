@@ -13,7 +13,7 @@
 //! cargo build --release -p sluice-bench --bin html_instructions
 //! for mode in none floor html; do
 //!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     target/release/html_instructions $mode top10   # or: all
+//!     target/release/html_instructions $mode top10   # or: all, or one PAGE.html
 //! done
 //! ```
 //!
@@ -52,11 +52,12 @@ fn main() {
     let rounds: u32 = args.next().map_or(1, |r| r.parse().expect("rounds"));
     assert!(
         matches!(mode.as_str(), "none" | "floor" | "html")
-            && matches!(set.as_str(), "top10" | "all"),
-        "usage: html_instructions none|floor|html [top10|all] [rounds]"
+            && (matches!(set.as_str(), "top10" | "all") || set.ends_with(".html")),
+        "usage: html_instructions none|floor|html [top10|all|PAGE.html] [rounds]"
     );
     let mut pages: Vec<(Vec<u8>, String)> = corpus_listing()
         .into_iter()
+        .filter(|p| !set.ends_with(".html") || p.name == set)
         .map(|p| {
             let bytes = p.read();
             let host = p

@@ -25,9 +25,10 @@ use crate::rewrite::{RewriteRules, Stage};
 /// 1.6 MiB page at level 3 would use half the budget. Natively (criterion,
 /// docs/BENCHMARKS.md) level 1 is 6-9 ms for a 1 MiB page and level 3
 /// 8-10 ms; level 3's output is 8% larger than level 6, level 1's 39%.
-/// Operators who prefer bytes set `publisher.gzip_level`; the cheapest
-/// option is `publisher.output_encoding = identity`, which lets Fastly's
-/// host compress at no guest cost.
+/// Operators who prefer bytes set `publisher.gzip_level`. The service's
+/// default is not to re-encode at all (`publisher.output_encoding =
+/// identity`: Fastly's host compresses at no guest cost); this level
+/// applies with `publisher.output_encoding = origin`.
 pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 
 /// Default brotli output quality.

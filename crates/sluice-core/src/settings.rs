@@ -30,12 +30,22 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Output encoding policy for rewritten bodies.
+///
+/// The default is [`OutputEncoding::IdentityWithHint`]: the guest's CPU
+/// (50 ms per request on Fastly) is the scarce resource, and re-encoding
+/// gzip in the guest costs more of it than decoding and rewriting together
+/// (docs/BENCHMARKS.md, "Publisher through Viceroy"), while Fastly's host
+/// applies the same streaming level-1 compression (brotli when the client
+/// takes it) outside the guest's budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputEncoding {
-    /// Re-encode in the origin's encoding (when the client accepts it).
+    /// Re-encode in the origin's encoding (when the client accepts it):
+    /// for hosts that do not honour the hint (Viceroy ignores it), or to
+    /// pin the encoding the client gets.
     Origin,
-    /// Send identity and let Fastly's host compress (`x-compress-hint: on`),
-    /// which costs no guest CPU.
+    /// Send identity plus `x-compress-hint: on`, so Fastly's host
+    /// compresses the stream (when the client accepts an encoding) at no
+    /// guest CPU cost.
     IdentityWithHint,
 }
 
@@ -90,7 +100,7 @@ impl Settings {
             log_level: LogLevel::Info,
             buffered_paths: Vec::new(),
             buffer_max_bytes: 16 * 1024 * 1024,
-            output_encoding: OutputEncoding::Origin,
+            output_encoding: OutputEncoding::IdentityWithHint,
             gzip_level: crate::pipeline::DEFAULT_GZIP_LEVEL,
             brotli_quality: crate::pipeline::DEFAULT_BROTLI_QUALITY,
             synthetic_id_max_age: 365 * 24 * 3600,
@@ -432,7 +442,7 @@ mod tests {
         assert!(s.rewrite_hosts.is_empty());
         assert_eq!(s.log_level, LogLevel::Info);
         assert_eq!(s.buffer_max_bytes, 16 * 1024 * 1024);
-        assert_eq!(s.output_encoding, OutputEncoding::Origin);
+        assert_eq!(s.output_encoding, OutputEncoding::IdentityWithHint);
         assert_eq!(s.upload_max_bytes, None);
     }
 
@@ -445,7 +455,7 @@ mod tests {
             ),
             ("log.level", "debug"),
             ("publisher.buffered_paths", "/etag/, /static"),
-            ("publisher.output_encoding", "identity"),
+            ("publisher.output_encoding", "origin"),
             ("upload.max_bytes", "1048576"),
         ])
         .unwrap();
@@ -453,7 +463,7 @@ mod tests {
         assert_eq!(s.log_level, LogLevel::Debug);
         assert!(s.wants_buffering("/etag/page.html"));
         assert!(!s.wants_buffering("/other"));
-        assert_eq!(s.output_encoding, OutputEncoding::IdentityWithHint);
+        assert_eq!(s.output_encoding, OutputEncoding::Origin);
         assert_eq!(s.upload_max_bytes, Some(1_048_576));
     }
 
