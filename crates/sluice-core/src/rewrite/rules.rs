@@ -330,9 +330,10 @@ impl RewriteRules {
         )
     }
 
-    /// A cheap superset of [`RewriteRules::contains_match`] for the piece
-    /// `buf[from..to]` of a larger buffer, with one [`Markers`] cursor
-    /// shared by every piece of that buffer (asked with growing `from`).
+    /// A cheap superset of `contains_match` (the test reference) for the
+    /// piece `buf[from..to]` of a larger buffer, with one [`Markers`]
+    /// cursor shared by every piece of that buffer (asked with growing
+    /// `from`).
     ///
     /// WHY: the HTML stage asks about every start tag of a chunk. Searching
     /// each tag afresh costs a `memchr` and a substring-search setup per
