@@ -113,6 +113,8 @@ pub(crate) enum Found<'r> {
 pub(crate) struct Markers {
     plain: Next,
     json: Next,
+    /// The next backslash ([`RewriteRules::may_match_within`] only).
+    backslash: Next,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -161,19 +163,27 @@ impl Markers {
         buf: &[u8],
         at: usize,
     ) -> Option<usize> {
+        Self::advance_with(next, at, |from| {
+            buf.get(from..).and_then(|rest| finder.find(rest))
+        })
+    }
+
+    /// The cursor step shared by every kind of search: answer from `next`
+    /// when it still lies at or after `at`, else run `search` (which gives
+    /// an offset from `at`) and remember its answer.
+    fn advance_with(
+        next: &mut Next,
+        at: usize,
+        search: impl FnOnce(usize) -> Option<usize>,
+    ) -> Option<usize> {
         match *next {
             Next::Never => return None,
             Next::At(p) if p >= at => return Some(p),
             Next::At(_) | Next::Unknown => {}
         }
-        *next = match buf.get(at..).and_then(|rest| finder.find(rest)) {
-            Some(k) => Next::At(at + k),
-            None => Next::Never,
-        };
-        match *next {
-            Next::At(p) => Some(p),
-            _ => None,
-        }
+        let found = search(at).map(|k| at + k);
+        *next = found.map_or(Next::Never, Next::At);
+        found
     }
 }
 
@@ -337,8 +347,11 @@ impl RewriteRules {
     ///
     /// WHY: the HTML stage asks about every start tag of a chunk. Searching
     /// each tag afresh costs a `memchr` and a substring-search setup per
-    /// tag; with a shared cursor the chunk is searched for markers once,
-    /// and a tag with no marker in it is rejected by one compare.
+    /// tag; with a shared cursor the chunk is searched for `//` once, and a
+    /// tag with no marker in it is rejected by one compare. The rare
+    /// JSON-escaped form is searched for only inside a tag that holds a
+    /// backslash (found with another shared cursor), so the many `\/\/`
+    /// of inline scripts are not searched for the tags' sake.
     ///
     /// True when a marker starts in `from..to` and a rewrite host (with its
     /// boundary) follows it within `buf[..to]`; the scheme before the
@@ -358,19 +371,35 @@ impl RewriteRules {
             return false;
         }
         let piece = &buf[..to];
+        let host_at = |i: usize| matches!(self.match_host(piece, i, true), HostMatch::Yes(_));
+        let [(plain, plain_len), (json, json_len)] = &self.inner.markers;
         let mut at = from;
-        while let Some((i, marker_len, _)) = markers.next(&self.inner.markers, buf, at) {
+        while let Some(i) = Markers::advance(&mut markers.plain, plain, buf, at) {
             if i >= to {
-                return false;
+                break;
             }
             // Markers overlap (`///host`): the next one may start one on.
             at = i + 1;
-            if matches!(
-                self.match_host(piece, i + marker_len, true),
-                HostMatch::Yes(_)
-            ) {
+            if host_at(i + plain_len) {
                 return true;
             }
+        }
+        // The JSON-escaped form is rare in tags, and impossible without a
+        // backslash: look for it only in a tag that holds one, so scripts
+        // full of `\/\/` are not searched for the sake of the tags.
+        let backslash = Markers::advance_with(&mut markers.backslash, from, |at| {
+            buf.get(at..).and_then(|rest| memchr::memchr(b'\\', rest))
+        });
+        if backslash.is_none_or(|b| b >= to) {
+            return false;
+        }
+        let mut at = from;
+        while let Some(k) = buf.get(at..to).and_then(|tag| json.find(tag)) {
+            let i = at + k;
+            if host_at(i + json_len) {
+                return true;
+            }
+            at = i + 1;
         }
         false
     }
