@@ -804,6 +804,24 @@ mod tests {
         assert!(!rules(&[]).contains_match(b"//origin.example"));
     }
 
+    /// The rewrite hosts of the property tests: one the tail of another's
+    /// name, one with a port, and a one-letter host that occurs everywhere.
+    const PROP_HOSTS: [&str; 3] = ["o.e", "ox.e:8", "e"];
+
+    /// Buffers of up to `max_tokens` pieces that URLs, their look-alikes
+    /// and tags are made of, for the property tests.
+    fn url_soup(max_tokens: usize) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::strategy::Strategy;
+        proptest::collection::vec(
+            proptest::sample::select(vec![
+                "/", "//", "\\", "\\/", "\\/\\/", "http:", "HTTPS:", "ftp:", "o.e", "O.E",
+                "ox.e:8", "e", ".", "x", "@", ":8", "-", " ", "<", ">",
+            ]),
+            0..max_tokens,
+        )
+        .prop_map(|tokens| tokens.concat().into_bytes())
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
         /// Asking about consecutive pieces of one buffer with one shared
@@ -811,17 +829,10 @@ mod tests {
         /// own, and rejects every piece without a marker and host.
         #[test]
         fn may_match_within_is_a_superset_of_contains_match(
-            tokens in proptest::collection::vec(
-                proptest::sample::select(vec![
-                    "/", "//", "\\", "\\/", "\\/\\/", "http:", "HTTPS:", "ftp:", "o.e",
-                    "O.E", "ox.e:8", "e", ".", "x", "@", ":8", "-", " ", "<", ">",
-                ]),
-                0..32,
-            ),
+            bytes in url_soup(32),
             cuts in proptest::collection::vec(0usize..64, 0..8),
         ) {
-            let bytes = tokens.concat().into_bytes();
-            let r = rules(&["o.e", "ox.e:8", "e"]);
+            let r = rules(&PROP_HOSTS);
             let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
             bounds.push(0);
             bounds.push(bytes.len());
@@ -893,18 +904,8 @@ mod tests {
         /// cursor per buffer) finds exactly what the stop-at-every-slash
         /// reference finds, including `NeedMore` at the end of a chunk.
         #[test]
-        fn marker_cursor_agrees_with_the_reference(
-            tokens in proptest::collection::vec(
-                proptest::sample::select(vec![
-                    "/", "//", "\\", "\\/", "\\/\\/", "http:", "HTTPS:", "ftp:", "o.e",
-                    "O.E", "ox.e:8", "e", ".", "x", "@", ":8", "-", " ",
-                ]),
-                0..24,
-            ),
-            eof: bool,
-        ) {
-            let bytes = tokens.concat().into_bytes();
-            let r = rules(&["o.e", "ox.e:8", "e"]);
+        fn marker_cursor_agrees_with_the_reference(bytes in url_soup(24), eof: bool) {
+            let r = rules(&PROP_HOSTS);
             let (mut from, mut floor) = (0, 0);
             let mut markers = Markers::default();
             loop {
