@@ -69,7 +69,7 @@ fn main() {
 }
 
 fn floor(page: &[u8]) -> u64 {
-    lol_html_floor(page, CHUNK, &Limits::default()).expect("corpus page parses")
+    lol_html_floor(page, CHUNK, None, &Limits::default()).expect("corpus page parses")
 }
 
 fn rewrite(page: &[u8], host: &str) -> u64 {

@@ -44,6 +44,7 @@ use lol_html::{
 use self::source::{Event, Source};
 use crate::error::PipelineError;
 use crate::limits::Limits;
+use crate::rewrite::charset::{self, HtmlCharset};
 use crate::rewrite::rules::RewriteRules;
 use crate::rewrite::{ByteSink, StreamReplacer};
 
@@ -127,18 +128,9 @@ impl HtmlStage {
                 on_comment(&comment_src, &comment_rules, c).map_err(|e| abort(&comment_src, e))
             },
         );
-        let settings = Settings::new()
+        let settings = parser_settings(encoding, adjust_on_meta, limits)
             .append_element_content_handler((Cow::Owned(selector), handlers))
-            .append_document_content_handler(comments)
-            .with_encoding(encoding)
-            .with_adjust_charset_on_meta_tag(adjust_on_meta)
-            // Non-conforming markup that lol_html cannot parse with
-            // certainty only decides whether a URL in it is rewritten; it
-            // must not fail the page.
-            .with_strict(false)
-            .with_memory_settings(
-                MemorySettings::new().with_max_allowed_memory_usage(limits.html_memory),
-            );
+            .append_document_content_handler(comments);
         let sink = Sink {
             src: Rc::clone(&src),
             fault: Rc::clone(&sink_fault),
@@ -322,22 +314,55 @@ impl HtmlStage {
     }
 }
 
-/// lol_html alone, with the selectors and settings [`HtmlStage::new`]
-/// gives it (`*` elements and document comments, non-strict, the memory
-/// cap; default encoding) and handlers that do nothing: the parser's cost
-/// floor the benchmarks compare the HTML rewrite against. It lives here,
-/// beside the real settings, so the two cannot drift apart. Feeds `body`
-/// in `chunk`-byte writes and returns the bytes lol_html emitted.
-#[doc(hidden)]
-pub fn lol_html_floor(body: &[u8], chunk: usize, limits: &Limits) -> Result<u64, RewritingError> {
-    let mut emitted = 0u64;
-    let settings = Settings::new()
-        .append_element_content_handler(lol_html::element!("*", |_el| Ok(())))
-        .append_document_content_handler(lol_html::doc_comments!(|_c| Ok(())))
+/// The lol_html settings of an HTML body apart from our handlers, shared
+/// by [`HtmlStage::new`] and [`lol_html_floor`] so the floor cannot drift
+/// from what the stage asks of the parser.
+fn parser_settings<'h>(
+    encoding: AsciiCompatibleEncoding,
+    adjust_on_meta: bool,
+    limits: &Limits,
+) -> Settings<'h, 'static> {
+    Settings::new()
+        .with_encoding(encoding)
+        // With no charset in `Content-Type`, lol_html watches `<meta>` tags
+        // for one (its own `meta` selector and handler).
+        .with_adjust_charset_on_meta_tag(adjust_on_meta)
+        // Non-conforming markup that lol_html cannot parse with certainty
+        // only decides whether a URL in it is rewritten; it must not fail
+        // the page.
         .with_strict(false)
         .with_memory_settings(
             MemorySettings::new().with_max_allowed_memory_usage(limits.html_memory),
-        );
+        )
+}
+
+/// lol_html alone, with exactly the parser settings and selectors
+/// [`HtmlStage::new`] gives it for a body with this `Content-Type`
+/// `charset` (`*` elements, document comments, the encoding and the
+/// `<meta>` charset watch, non-strict, the memory cap) and handlers that
+/// do nothing: the parser's cost floor the benchmarks compare the HTML
+/// rewrite against. It lives here, beside the real settings, so the two
+/// cannot drift apart. Feeds `body` in `chunk`-byte writes and returns the
+/// bytes lol_html emitted (a charset lol_html cannot tokenize is passed
+/// through by the stage, so the floor is a count of the body).
+#[doc(hidden)]
+pub fn lol_html_floor(
+    body: &[u8],
+    chunk: usize,
+    charset: Option<&str>,
+    limits: &Limits,
+) -> Result<u64, RewritingError> {
+    let HtmlCharset::Tokenize {
+        encoding,
+        adjust_on_meta,
+    } = charset::resolve(charset)
+    else {
+        return Ok(body.len() as u64);
+    };
+    let mut emitted = 0u64;
+    let settings = parser_settings(encoding, adjust_on_meta, limits)
+        .append_element_content_handler(lol_html::element!("*", |_el| Ok(())))
+        .append_document_content_handler(lol_html::doc_comments!(|_c| Ok(())));
     let mut rewriter = HtmlRewriter::new(settings, |c: &[u8]| emitted += c.len() as u64);
     for piece in body.chunks(chunk.max(1)) {
         rewriter.write(piece)?;
