@@ -7,9 +7,10 @@
 //!   - `floor_io_copy`: `io::copy` of the decoded bytes into a reused `Vec`
 //!     (the copy floor);
 //!   - `floor_lol_html_noop`: lol_html alone with the pipeline's selectors
-//!     (`*` elements plus document comments, and lol_html's own `<meta>`
-//!     charset watch, since these bodies declare no charset), no-op
-//!     handlers and the same settings (the HTML parser's floor);
+//!     (`*` elements, `script, style, noscript`, document comments, and
+//!     lol_html's own `<meta>` charset watch, since these bodies declare no
+//!     charset), no-op handlers and the same settings (the HTML parser's
+//!     floor);
 //!   - `html_identity`, `html_gzip`, `html_br`: the HTML rewrite, identity
 //!     in/out, gzip in/out, br in/out (inputs pre-compressed as an origin
 //!     would: gzip level 6, brotli quality 5);

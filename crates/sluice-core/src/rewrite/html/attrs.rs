@@ -17,41 +17,10 @@
 //! saves its per-tag attribute parsing: about 5% of the HTML rewrite on
 //! the corpus (docs/BENCHMARKS.md).
 
-/// `<script>` and `<style>` in the HTML namespace hold raw text (no markup,
-/// no entities) that is streamed through the byte replacer.
+/// The elements whose content is raw text (no markup, no entities) that
+/// is streamed through the byte replacer, when they are in the HTML
+/// namespace ([`HTML_NAMESPACE`]).
+pub(super) const RAW_TEXT_SELECTOR: &str = "script, style, noscript";
+
+/// The HTML namespace, as lol_html reports it.
 pub(super) const HTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";
-
-/// Is this raw start tag (`<name ...>`) a `<script>`, `<style>` or
-/// `<noscript>`?
-pub(super) fn is_raw_text_tag(tag: &[u8]) -> bool {
-    // Called for every start tag: reject on the first letter.
-    if !matches!(tag.get(1), Some(b's' | b'S' | b'n' | b'N')) {
-        return false;
-    }
-    let name = tag.get(1..).unwrap_or_default();
-    let end = name
-        .iter()
-        .position(|&b| b.is_ascii_whitespace() || b == b'/' || b == b'>')
-        .unwrap_or(name.len());
-    let name = &name[..end];
-    name.eq_ignore_ascii_case(b"script")
-        || name.eq_ignore_ascii_case(b"style")
-        || name.eq_ignore_ascii_case(b"noscript")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn raw_text_tags() {
-        assert!(is_raw_text_tag(b"<script>"));
-        assert!(is_raw_text_tag(b"<SCRIPT type=x>"));
-        assert!(is_raw_text_tag(b"<style\n>"));
-        assert!(is_raw_text_tag(b"<script/>"));
-        assert!(!is_raw_text_tag(b"<scripts>"));
-        assert!(!is_raw_text_tag(b"<styled>"));
-        assert!(is_raw_text_tag(b"<NoScript class=x>"));
-        assert!(!is_raw_text_tag(b"<"));
-    }
-}

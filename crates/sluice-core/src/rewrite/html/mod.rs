@@ -5,18 +5,25 @@
 //! single-quoted and unquoted attributes and breaks the byte-exact round
 //! trip (origin host swapped back gives the input) on real pages. Instead:
 //!
-//! 1. lol_html runs with one `*` element handler that mutates nothing, so
-//!    its output equals its input and its sink only tells us how far the
-//!    source has been emitted ([`source::Source::on_output`] verifies it).
-//! 2. The handler reads the raw start tag from our own window by its source
-//!    range. If it holds a URL of a rewrite host, the whole tag is
-//!    rewritten with the shared matcher and queued as one
-//!    `(range, replacement)` edit (see `attrs` for why that is the same as
-//!    rewriting every attribute value, and why it is cheaper). For
-//!    `<script>`/`<style>` it queues the start of a raw-text region and,
-//!    from an end-tag handler, its end.
-//! 3. After each `write`, the bytes lol_html emitted are copied on with the
-//!    edits applied; region bytes stream through a [`StreamReplacer`].
+//! 1. lol_html runs with handlers that mutate nothing, so its output equals
+//!    its input and its sink only tells us how far the input has been
+//!    emitted (debug builds check every byte).
+//! 2. During `write`, a `*` element handler and a comment handler record
+//!    where each start tag and comment lies, and a handler for
+//!    `script, style, noscript` records where a raw-text region starts and
+//!    (from an end-tag handler) where it ends. Handlers record positions
+//!    only: lol_html lends them no bytes, and the chunk it is given is
+//!    borrowed for the call alone, so reading tags in the handlers would
+//!    mean copying every chunk into a window first (3-5% of the rewrite).
+//! 3. After `write`, the stage reads each recorded tag where it lies (the
+//!    chunk itself, or the few bytes held back from the last write). A tag
+//!    or comment holding a URL of a rewrite host is rewritten whole with the
+//!    shared matcher into one `(range, replacement)` edit (see `attrs` for
+//!    why that is the same as rewriting every attribute value, and why it
+//!    is cheaper).
+//! 4. The bytes lol_html emitted are then copied on with the edits applied;
+//!    region bytes stream through a [`StreamReplacer`]. Only what lol_html
+//!    has not emitted yet (a token cut by the chunk boundary) is kept.
 //!
 //! Comments are rewritten whole, as one edit: IE conditional comments
 //! (`<!--[if lt IE 9]><script src=...>`) carry real markup, and a comment
@@ -31,7 +38,8 @@ mod attrs;
 mod source;
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use lol_html::errors::RewritingError;
@@ -41,15 +49,15 @@ use lol_html::{
     HtmlRewriter, MemorySettings, OutputSink, Selector, Settings,
 };
 
-use self::source::{Event, Source};
+use self::source::{Event, Input, Item, Shared};
 use crate::error::PipelineError;
 use crate::limits::Limits;
 use crate::rewrite::charset::{self, HtmlCharset};
-use crate::rewrite::rules::RewriteRules;
+use crate::rewrite::rules::{Markers, RewriteRules};
 use crate::rewrite::{ByteSink, StreamReplacer};
 
 /// Our handlers abort lol_html with this; the real error is in
-/// [`Source::fault`].
+/// [`Shared::fault`].
 #[derive(Debug)]
 struct Abort;
 
@@ -61,17 +69,23 @@ impl std::fmt::Display for Abort {
 
 impl std::error::Error for Abort {}
 
-/// lol_html's output sink: records progress in the shared [`Source`].
+/// lol_html's output sink: advances the emitted position.
 struct Sink {
-    src: Rc<RefCell<Source>>,
-    /// Set if the source was unexpectedly borrowed when lol_html emitted.
-    fault: Rc<Cell<bool>>,
+    shared: Rc<RefCell<Shared>>,
+    /// Set if the shared state was unexpectedly borrowed when lol_html
+    /// emitted.
+    fault: Rc<std::cell::Cell<bool>>,
 }
 
 impl OutputSink for Sink {
     fn handle_chunk(&mut self, chunk: &[u8]) {
-        match self.src.try_borrow_mut() {
-            Ok(mut s) => s.on_output(chunk),
+        match self.shared.try_borrow_mut() {
+            Ok(mut s) => {
+                s.lol_out += chunk.len() as u64;
+                if cfg!(debug_assertions) {
+                    s.echo.extend_from_slice(chunk);
+                }
+            }
             Err(_) => self.fault.set(true),
         }
     }
@@ -82,13 +96,28 @@ pub(crate) struct HtmlStage {
     /// `None` once finished or after an error (lol_html panics if used
     /// after an error, so it is dropped instead).
     rewriter: Option<HtmlRewriter<'static, Sink>>,
-    src: Rc<RefCell<Source>>,
-    sink_fault: Rc<Cell<bool>>,
+    shared: Rc<RefCell<Shared>>,
+    sink_fault: Rc<std::cell::Cell<bool>>,
+    rules: RewriteRules,
+    /// Input lol_html has been given but not emitted yet, from `base`.
+    held: Vec<u8>,
+    base: u64,
+    /// Edits and region bounds not applied yet, in source order.
+    events: VecDeque<Event>,
+    /// End of the last queued event: events must arrive in source order.
+    last_event_end: u64,
+    /// The handlers' items of the current write (kept to reuse its
+    /// allocation).
+    items: Vec<Item>,
+    /// Joins a tag cut by a chunk boundary.
+    scratch: Vec<u8>,
     /// Absolute position up to which output has been produced.
     processed: u64,
     /// Replacer for `<script>`/`<style>` raw text, reused per region.
     region: StreamReplacer,
     in_region: bool,
+    /// URLs rewritten in tags and comments.
+    rewritten: u64,
     html_memory: usize,
     window_cap: usize,
 }
@@ -97,6 +126,7 @@ impl std::fmt::Debug for HtmlStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HtmlStage")
             .field("processed", &self.processed)
+            .field("held", &self.held.len())
             .field("in_region", &self.in_region)
             .finish_non_exhaustive()
     }
@@ -109,48 +139,60 @@ impl HtmlStage {
         adjust_on_meta: bool,
         limits: &Limits,
     ) -> Result<Self, PipelineError> {
-        let src = Rc::new(RefCell::new(Source::default()));
-        let sink_fault = Rc::new(Cell::new(false));
-        let selector: Selector = "*"
-            .parse()
-            .map_err(|_| PipelineError::internal("the '*' selector did not parse"))?;
-        let handler_src = Rc::clone(&src);
-        let handler_rules = rules.clone();
-        let handlers = ElementContentHandlers::default().element(
+        let shared = Rc::new(RefCell::new(Shared::default()));
+        let sink_fault = Rc::new(std::cell::Cell::new(false));
+        let [every, raw_text] = selectors()?;
+        let tag_shared = Rc::clone(&shared);
+        let tags = ElementContentHandlers::default().element(
             move |el: &mut Element<'_, '_>| -> HandlerResult {
-                on_element(&handler_src, &handler_rules, el).map_err(|e| abort(&handler_src, e))
+                on_element(&tag_shared, el).map_err(|e| abort(&tag_shared, e))
             },
         );
-        let comment_src = Rc::clone(&src);
-        let comment_rules = rules.clone();
+        let region_shared = Rc::clone(&shared);
+        let regions = ElementContentHandlers::default().element(
+            move |el: &mut Element<'_, '_>| -> HandlerResult {
+                on_raw_text_element(&region_shared, el).map_err(|e| abort(&region_shared, e))
+            },
+        );
+        let comment_shared = Rc::clone(&shared);
         let comments = DocumentContentHandlers::default().comments(
             move |c: &mut Comment<'_>| -> HandlerResult {
-                on_comment(&comment_src, &comment_rules, c).map_err(|e| abort(&comment_src, e))
+                on_comment(&comment_shared, c).map_err(|e| abort(&comment_shared, e))
             },
         );
+        // `*` first: lol_html calls an element's handlers in this order,
+        // so a raw-text region starts after its own start tag's item.
         let settings = parser_settings(encoding, adjust_on_meta, limits)
-            .append_element_content_handler((Cow::Owned(selector), handlers))
+            .append_element_content_handler((Cow::Owned(every), tags))
+            .append_element_content_handler((Cow::Owned(raw_text), regions))
             .append_document_content_handler(comments);
         let sink = Sink {
-            src: Rc::clone(&src),
+            shared: Rc::clone(&shared),
             fault: Rc::clone(&sink_fault),
         };
         Ok(Self {
             rewriter: Some(HtmlRewriter::new(settings, sink)),
-            src,
+            shared,
             sink_fault,
+            region: StreamReplacer::new(rules.clone()),
+            rules,
+            held: Vec::new(),
+            base: 0,
+            events: VecDeque::new(),
+            last_event_end: 0,
+            items: Vec::new(),
+            scratch: Vec::new(),
             processed: 0,
-            region: StreamReplacer::new(rules),
             in_region: false,
+            rewritten: 0,
             html_memory: limits.html_memory,
             window_cap: limits.html_memory.saturating_add(limits.max_pending),
         })
     }
 
-    /// URLs rewritten so far (attributes and raw-text regions).
+    /// URLs rewritten so far (tags, comments and raw-text regions).
     pub(crate) fn rewritten(&self) -> u64 {
-        let attrs = self.src.try_borrow().map_or(0, |s| s.rewritten);
-        attrs + self.region.rewritten()
+        self.rewritten + self.region.rewritten()
     }
 
     pub(crate) fn push(
@@ -161,32 +203,16 @@ impl HtmlStage {
         let Some(rewriter) = self.rewriter.as_mut() else {
             return Err(PipelineError::Poisoned);
         };
-        {
-            let mut s = borrow(&self.src)?;
-            if s.window.len().saturating_add(piece.len()) > self.window_cap {
-                self.rewriter = None;
-                return Err(PipelineError::LimitExceeded {
-                    what: "HTML source window",
-                    limit: self.window_cap,
-                });
-            }
-            let need = s.window.len() + piece.len();
-            if need > s.window.capacity() {
-                // Grow geometrically but never past the cap: a plain
-                // doubling `Vec` would reserve up to twice the cap for one
-                // unterminated tag, on top of lol_html's own copy of it.
-                let target = need
-                    .max(s.window.capacity().saturating_mul(2))
-                    .min(self.window_cap);
-                let len = s.window.len();
-                s.window.reserve_exact(target - len);
-            }
-            s.window.extend_from_slice(piece);
-            s.window_changed();
+        if self.held.len().saturating_add(piece.len()) > self.window_cap {
+            self.rewriter = None;
+            return Err(PipelineError::LimitExceeded {
+                what: "HTML source window",
+                limit: self.window_cap,
+            });
         }
         let result = rewriter.write(piece);
         self.check(result)?;
-        self.emit(out)
+        self.after_write(piece, out)
     }
 
     pub(crate) fn finish(&mut self, out: &mut impl ByteSink) -> Result<(), PipelineError> {
@@ -195,14 +221,11 @@ impl HtmlStage {
         };
         let result = rewriter.end();
         self.check(result)?;
-        self.emit(out)?;
-        {
-            let s = borrow(&self.src)?;
-            if !s.window.is_empty() || !s.events.is_empty() {
-                return Err(PipelineError::internal(
-                    "lol_html ended without emitting all of its input",
-                ));
-            }
+        self.after_write(&[], out)?;
+        if !self.held.is_empty() || !self.events.is_empty() {
+            return Err(PipelineError::internal(
+                "lol_html ended without emitting all of its input",
+            ));
         }
         if self.in_region {
             self.in_region = false;
@@ -214,10 +237,10 @@ impl HtmlStage {
     /// Turns lol_html's result (and any fault our handlers or sink
     /// recorded) into ours; any error drops the poisoned rewriter.
     fn check(&mut self, result: Result<(), RewritingError>) -> Result<(), PipelineError> {
-        let fault = borrow(&self.src)?.fault.take();
+        let fault = borrow(&self.shared)?.fault.take();
         let err = if self.sink_fault.get() {
             Some(PipelineError::internal(
-                "HTML source window borrowed during output",
+                "HTML stage state borrowed during output",
             ))
         } else if let Some(f) = fault {
             Some(f)
@@ -240,78 +263,246 @@ impl HtmlStage {
         }
     }
 
-    /// Copies what lol_html has emitted on, applying queued events.
-    fn emit(&mut self, out: &mut impl ByteSink) -> Result<(), PipelineError> {
-        let Self {
-            src,
-            processed,
-            region,
-            in_region,
-            ..
-        } = self;
-        let mut s = borrow(src)?;
-        let target = s.lol_out;
-        loop {
-            let next = s.events.front().map(Event::start);
-            let stop = match next {
-                Some(p) if p <= target => p,
-                _ => target,
-            };
-            if stop < *processed {
+    /// After lol_html returned from a write of `chunk` (empty for the end):
+    /// turns the recorded items into edits, copies on what lol_html
+    /// emitted, and keeps what it has not.
+    fn after_write(&mut self, chunk: &[u8], out: &mut impl ByteSink) -> Result<(), PipelineError> {
+        let lol_out = {
+            let mut s = borrow(&self.shared)?;
+            std::mem::swap(&mut self.items, &mut s.items);
+            s.lol_out
+        };
+        let result = self.apply(chunk, lol_out, out);
+        self.items.clear();
+        if result.is_err() {
+            self.rewriter = None;
+        }
+        result
+    }
+
+    fn apply(
+        &mut self,
+        chunk: &[u8],
+        lol_out: u64,
+        out: &mut impl ByteSink,
+    ) -> Result<(), PipelineError> {
+        let input = Input {
+            base: self.base,
+            held: &self.held,
+            chunk,
+        };
+        if lol_out > input.end() {
+            return Err(PipelineError::internal(
+                "HTML output past the source window",
+            ));
+        }
+        if cfg!(debug_assertions) {
+            let mut s = borrow(&self.shared)?;
+            let same = lol_out.checked_sub(s.echo.len() as u64).and_then(|from| {
+                input.with_contiguous(from, lol_out, &mut self.scratch, |w| w == s.echo.as_slice())
+            });
+            s.echo.clear();
+            if same != Some(true) {
                 return Err(PipelineError::internal(
-                    "an HTML edit points behind the output",
+                    "lol_html output differs from its input",
                 ));
             }
-            if stop > *processed {
-                let bytes = s.range(*processed, stop).ok_or_else(|| {
-                    PipelineError::internal("HTML output outside the source window")
-                })?;
+        }
+        let chunk_start = input.chunk_start();
+        // One marker cursor for all the tags of this chunk (see
+        // `RewriteRules::may_match_within`).
+        let mut markers = Markers::default();
+        for item in self.items.iter().copied() {
+            let event = match item {
+                Item::Tag { start, end } if start >= chunk_start => {
+                    let local = |p: u64| usize::try_from(p - chunk_start).ok();
+                    let (Some(a), Some(b)) = (local(start), local(end)) else {
+                        return Err(PipelineError::internal("start tag outside the chunk"));
+                    };
+                    // Most tags hold no URL of ours: the shared cursor
+                    // rejects them before the matcher runs.
+                    let edit = if self.rules.may_match_within(&mut markers, chunk, a, b) {
+                        chunk
+                            .get(a..b)
+                            .and_then(|tag| self.rules.rewrite_complete(tag))
+                    } else {
+                        None
+                    };
+                    edit.map(|e| (start, end, e))
+                }
+                // A tag cut by the chunk boundary, or a comment: rewritten
+                // whole if it holds a URL of ours.
+                Item::Tag { start, end } | Item::Comment { start, end } => input
+                    .with_contiguous(start, end, &mut self.scratch, |b| {
+                        self.rules.rewrite_complete(b)
+                    })
+                    .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?
+                    .map(|e| (start, end, e)),
+                Item::RegionStart(p) => {
+                    push_event(
+                        &mut self.events,
+                        &mut self.last_event_end,
+                        self.processed,
+                        Event::RegionStart(p),
+                    )?;
+                    None
+                }
+                Item::RegionEnd(p) => {
+                    push_event(
+                        &mut self.events,
+                        &mut self.last_event_end,
+                        self.processed,
+                        Event::RegionEnd(p),
+                    )?;
+                    None
+                }
+            };
+            if let Some((start, end, (bytes, count))) = event {
+                push_event(
+                    &mut self.events,
+                    &mut self.last_event_end,
+                    self.processed,
+                    Event::Edit { start, end, bytes },
+                )?;
+                self.rewritten += count;
+            }
+        }
+        emit(
+            input,
+            lol_out,
+            &mut self.events,
+            &mut self.processed,
+            &mut self.region,
+            &mut self.in_region,
+            out,
+        )?;
+        // Keep what lol_html has not emitted (or an edit still waits for).
+        let keep = self.processed;
+        if keep < chunk_start {
+            let k = usize::try_from(keep - self.base)
+                .map_err(|_| PipelineError::internal("HTML window offset overflow"))?;
+            self.held.drain(..k);
+            reserve_capped(&mut self.held, chunk.len(), self.window_cap);
+            self.held.extend_from_slice(chunk);
+        } else {
+            let k = usize::try_from(keep - chunk_start)
+                .map_err(|_| PipelineError::internal("HTML window offset overflow"))?;
+            self.held.clear();
+            self.held
+                .extend_from_slice(chunk.get(k..).unwrap_or_default());
+        }
+        self.base = keep;
+        borrow(&self.shared)?.base = keep;
+        Ok(())
+    }
+}
+
+/// Grows `v` for `more` bytes geometrically but never past `cap`: a plain
+/// doubling `Vec` would reserve up to twice the cap for one unterminated
+/// tag, on top of lol_html's own copy of it.
+fn reserve_capped(v: &mut Vec<u8>, more: usize, cap: usize) {
+    let need = v.len() + more;
+    if need > v.capacity() {
+        let target = need.max(v.capacity().saturating_mul(2)).min(cap).max(need);
+        v.reserve_exact(target - v.len());
+    }
+}
+
+/// Queues an event; it must not point at bytes already copied on or
+/// before an earlier event (that would mean we missed our chance to apply
+/// it).
+fn push_event(
+    events: &mut VecDeque<Event>,
+    last_event_end: &mut u64,
+    processed: u64,
+    event: Event,
+) -> Result<(), PipelineError> {
+    if event.start() < processed || event.start() < *last_event_end {
+        return Err(PipelineError::internal(
+            "an HTML edit arrived after its bytes were emitted",
+        ));
+    }
+    *last_event_end = event.end();
+    events.push_back(event);
+    Ok(())
+}
+
+/// Copies what lol_html has emitted (up to `target`) on, applying queued
+/// events.
+fn emit(
+    input: Input<'_>,
+    target: u64,
+    events: &mut VecDeque<Event>,
+    processed: &mut u64,
+    region: &mut StreamReplacer,
+    in_region: &mut bool,
+    out: &mut impl ByteSink,
+) -> Result<(), PipelineError> {
+    loop {
+        let next = events.front().map(Event::start);
+        let stop = match next {
+            Some(p) if p <= target => p,
+            _ => target,
+        };
+        if stop < *processed {
+            return Err(PipelineError::internal(
+                "an HTML edit points behind the output",
+            ));
+        }
+        if stop > *processed {
+            let (a, b) = input
+                .slices(*processed, stop)
+                .ok_or_else(|| PipelineError::internal("HTML output outside the source window"))?;
+            for bytes in [a, b] {
+                if bytes.is_empty() {
+                    continue;
+                }
                 if *in_region {
                     region.push(bytes, out)?;
                 } else {
                     out.put(bytes)?;
                 }
-                *processed = stop;
             }
-            match s.events.front() {
-                Some(ev) if ev.start() <= target => {
-                    if let Event::Edit { end, .. } = ev {
-                        if *end > target {
-                            // The rest of this tag has not been emitted yet.
-                            break;
-                        }
+            *processed = stop;
+        }
+        match events.front() {
+            Some(ev) if ev.start() <= target => {
+                if let Event::Edit { end, .. } = ev {
+                    if *end > target {
+                        // The rest of this tag has not been emitted yet.
+                        break;
                     }
                 }
-                _ => break,
             }
-            match s.events.pop_front() {
-                Some(Event::Edit { end, bytes, .. }) => {
-                    if *in_region {
-                        return Err(PipelineError::internal("an attribute edit inside raw text"));
-                    }
-                    out.put(&bytes)?;
-                    *processed = end;
+            _ => break,
+        }
+        match events.pop_front() {
+            Some(Event::Edit { end, bytes, .. }) => {
+                if *in_region {
+                    return Err(PipelineError::internal("an attribute edit inside raw text"));
                 }
-                Some(Event::RegionStart(_)) if !*in_region => *in_region = true,
-                Some(Event::RegionEnd(_)) if *in_region => {
-                    *in_region = false;
-                    region.finish(out)?;
-                }
-                _ => return Err(PipelineError::internal("unbalanced raw-text regions")),
+                out.put(&bytes)?;
+                *processed = end;
             }
+            Some(Event::RegionStart(_)) if !*in_region => *in_region = true,
+            Some(Event::RegionEnd(_)) if *in_region => {
+                *in_region = false;
+                region.finish(out)?;
+            }
+            _ => return Err(PipelineError::internal("unbalanced raw-text regions")),
         }
-        let done = usize::try_from(*processed - s.base)
-            .map_err(|_| PipelineError::internal("HTML window offset overflow"))?;
-        if done > s.window.len() {
-            return Err(PipelineError::internal(
-                "HTML output past the source window",
-            ));
-        }
-        s.window.drain(..done);
-        s.base = *processed;
-        s.window_changed();
-        Ok(())
     }
+    Ok(())
+}
+
+/// The two selectors of the stage: every element, and the elements whose
+/// content is raw text.
+fn selectors() -> Result<[Selector; 2], PipelineError> {
+    let parse = |s: &str| {
+        s.parse::<Selector>()
+            .map_err(|_| PipelineError::internal("a built-in selector did not parse"))
+    };
+    Ok([parse("*")?, parse(attrs::RAW_TEXT_SELECTOR)?])
 }
 
 /// The lol_html settings of an HTML body apart from our handlers, shared
@@ -338,13 +529,14 @@ fn parser_settings<'h>(
 
 /// lol_html alone, with exactly the parser settings and selectors
 /// [`HtmlStage::new`] gives it for a body with this `Content-Type`
-/// `charset` (`*` elements, document comments, the encoding and the
-/// `<meta>` charset watch, non-strict, the memory cap) and handlers that
-/// do nothing: the parser's cost floor the benchmarks compare the HTML
-/// rewrite against. It lives here, beside the real settings, so the two
-/// cannot drift apart. Feeds `body` in `chunk`-byte writes and returns the
-/// bytes lol_html emitted (a charset lol_html cannot tokenize is passed
-/// through by the stage, so the floor is a count of the body).
+/// `charset` (`*` elements, the raw-text elements, document comments, the
+/// encoding and the `<meta>` charset watch, non-strict, the memory cap)
+/// and handlers that do nothing: the parser's cost floor the benchmarks
+/// compare the HTML rewrite against. It lives here, beside the real
+/// settings, so the two cannot drift apart. Feeds `body` in `chunk`-byte
+/// writes and returns the bytes lol_html emitted (a charset lol_html
+/// cannot tokenize is passed through by the stage, so the floor is a count
+/// of the body).
 #[doc(hidden)]
 pub fn lol_html_floor(
     body: &[u8],
@@ -362,6 +554,7 @@ pub fn lol_html_floor(
     let mut emitted = 0u64;
     let settings = parser_settings(encoding, adjust_on_meta, limits)
         .append_element_content_handler(lol_html::element!("*", |_el| Ok(())))
+        .append_element_content_handler(lol_html::element!(attrs::RAW_TEXT_SELECTOR, |_el| Ok(())))
         .append_document_content_handler(lol_html::doc_comments!(|_c| Ok(())));
     let mut rewriter = HtmlRewriter::new(settings, |c: &[u8]| emitted += c.len() as u64);
     for piece in body.chunks(chunk.max(1)) {
@@ -371,95 +564,79 @@ pub fn lol_html_floor(
     Ok(emitted)
 }
 
-fn borrow(src: &Rc<RefCell<Source>>) -> Result<std::cell::RefMut<'_, Source>, PipelineError> {
-    src.try_borrow_mut()
-        .map_err(|_| PipelineError::internal("HTML source window borrowed twice"))
+fn borrow(shared: &Rc<RefCell<Shared>>) -> Result<std::cell::RefMut<'_, Shared>, PipelineError> {
+    shared
+        .try_borrow_mut()
+        .map_err(|_| PipelineError::internal("HTML stage state borrowed twice"))
 }
 
 /// Records `e` as the fault and returns the error that makes lol_html stop.
-fn abort(src: &Rc<RefCell<Source>>, e: PipelineError) -> Box<dyn std::error::Error + Send + Sync> {
-    if let Ok(mut s) = src.try_borrow_mut() {
+fn abort(
+    shared: &Rc<RefCell<Shared>>,
+    e: PipelineError,
+) -> Box<dyn std::error::Error + Send + Sync> {
+    if let Ok(mut s) = shared.try_borrow_mut() {
         s.fault.get_or_insert(e);
     }
     Box::new(Abort)
 }
 
-/// The comment handler: a comment whose bytes hold a rewrite-host URL
-/// becomes one edit (lol_html hands over complete comments only).
+/// The comment handler: records where the comment lies (lol_html hands
+/// over complete comments only).
 fn on_comment(
-    src: &Rc<RefCell<Source>>,
-    rules: &RewriteRules,
+    shared: &Rc<RefCell<Shared>>,
     comment: &mut Comment<'_>,
 ) -> Result<(), PipelineError> {
     let range = comment.source_location().bytes();
-    let mut s = borrow(src)?;
-    let raw = s
-        .slice(range.clone())
-        .ok_or_else(|| PipelineError::internal("comment outside the source window"))?;
-    if let Some((bytes, count)) = rules.rewrite_complete(raw) {
-        let start = s.abs(range.start);
-        let end = start + range.len() as u64;
-        s.push_event(Event::Edit { start, end, bytes })?;
-        s.rewritten += count;
-    }
-    Ok(())
+    let mut s = borrow(shared)?;
+    let start = s.abs(range.start);
+    s.record(Item::Comment {
+        start,
+        end: start + range.len() as u64,
+    })
 }
 
-/// The `*` element handler: queues attribute edits and raw-text regions.
-fn on_element(
-    src: &Rc<RefCell<Source>>,
-    rules: &RewriteRules,
+/// The `*` element handler: records where the start tag lies.
+fn on_element(shared: &Rc<RefCell<Shared>>, el: &mut Element<'_, '_>) -> Result<(), PipelineError> {
+    let range = el.source_location().bytes();
+    let mut s = borrow(shared)?;
+    let start = s.abs(range.start);
+    s.record(Item::Tag {
+        start,
+        end: start + range.len() as u64,
+    })
+}
+
+/// The handler of the raw-text elements: records where their raw text
+/// starts and, from an end-tag handler, where it ends.
+fn on_raw_text_element(
+    shared: &Rc<RefCell<Shared>>,
     el: &mut Element<'_, '_>,
 ) -> Result<(), PipelineError> {
-    let tag = el.source_location().bytes();
-    let mut s = borrow(src)?;
-    let (raw_text, edit) = {
-        let local = s
-            .local(tag.clone())
-            .ok_or_else(|| PipelineError::internal("start tag outside the source window"))?;
-        let Source {
-            window, markers, ..
-        } = &mut *s;
-        let bytes = window
-            .get(local.clone())
-            .ok_or_else(|| PipelineError::internal("start tag outside the source window"))?;
-        let raw_text = attrs::is_raw_text_tag(bytes) && el.namespace_uri() == attrs::HTML_NAMESPACE;
-        // One edit for the whole start tag, without asking lol_html for
-        // its attributes (see `attrs`). The marker cursor shared by all the
-        // tags of this write rejects the many tags without a URL of ours
-        // before the matcher runs.
-        let edit = if rules.may_match_within(markers, window, local.start, local.end) {
-            rules.rewrite_complete(bytes)
-        } else {
-            None
-        };
-        (raw_text, edit)
+    if el.namespace_uri() != attrs::HTML_NAMESPACE {
+        return Ok(());
+    }
+    let range = el.source_location().bytes();
+    let start = {
+        let mut s = borrow(shared)?;
+        let start = s.abs(range.end);
+        s.record(Item::RegionStart(start))?;
+        start
     };
-    if let Some((bytes, count)) = edit {
-        let start = s.abs(tag.start);
-        let end = start + tag.len() as u64;
-        s.push_event(Event::Edit { start, end, bytes })?;
-        s.rewritten += count;
-    }
-    if raw_text {
-        let start = s.abs(tag.end);
-        s.push_event(Event::RegionStart(start))?;
-        drop(s);
-        match el.end_tag_handlers() {
-            Some(handlers) => {
-                let end_src = Rc::clone(src);
-                handlers.push(Box::new(move |end: &mut EndTag<'_>| -> HandlerResult {
-                    let at = end.source_location().bytes().start;
-                    let pushed = borrow(&end_src).and_then(|mut s| {
-                        let pos = s.abs(at);
-                        s.push_event(Event::RegionEnd(pos))
-                    });
-                    pushed.map_err(|e| abort(&end_src, e))
-                }));
-            }
-            // Cannot have content after all: the region is empty.
-            None => borrow(src)?.push_event(Event::RegionEnd(start))?,
+    match el.end_tag_handlers() {
+        Some(handlers) => {
+            let end_shared = Rc::clone(shared);
+            handlers.push(Box::new(move |end: &mut EndTag<'_>| -> HandlerResult {
+                let at = end.source_location().bytes().start;
+                let recorded = borrow(&end_shared).and_then(|mut s| {
+                    let pos = s.abs(at);
+                    s.record(Item::RegionEnd(pos))
+                });
+                recorded.map_err(|e| abort(&end_shared, e))
+            }));
+            Ok(())
         }
+        // Cannot have content after all: the region is empty.
+        None => borrow(shared)?.record(Item::RegionEnd(start)),
     }
-    Ok(())
 }

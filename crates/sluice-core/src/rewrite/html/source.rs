@@ -1,32 +1,42 @@
-//! The source window: input bytes lol_html has received but not yet
-//! emitted, plus the edits the element handlers queued against them.
+//! The HTML stage's view of its input, and what the handlers record.
 //!
 //! lol_html runs with handlers that never mutate anything, so its output is
 //! exactly its input; its output sink therefore only tells us how far the
-//! source has been emitted (and we verify the bytes match). Handlers read
-//! raw attribute values from this window by their source byte ranges and
-//! queue [`Event`]s; the stage applies them while copying the window on.
-//! Offsets are absolute `u64` positions in the decoded body.
-
-use std::collections::VecDeque;
-use std::ops::Range;
+//! source has been emitted. The handlers cannot see the bytes of the chunk
+//! being written (lol_html borrows it only for the call), so they record
+//! source positions ([`Item`]s) in [`Shared`]; after `write` returns, the
+//! stage reads the tags from the [`Input`] (the bytes held back from
+//! earlier writes, then the new chunk, read where it is rather than copied)
+//! and turns the items into [`Event`]s that it applies while copying the
+//! input on. Offsets are absolute `u64` positions in the decoded body.
 
 use crate::error::PipelineError;
-use crate::rewrite::rules::Markers;
 
-/// Something to do at a source position while copying the window on.
+/// What a handler saw, recorded during `write`, in source order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Item {
+    /// A start tag occupies `start..end`.
+    Tag { start: u64, end: u64 },
+    /// A comment occupies `start..end`.
+    Comment { start: u64, end: u64 },
+    /// Raw text of a `<script>`/`<style>`/`<noscript>` starts here.
+    RegionStart(u64),
+    /// The raw text ends here (where its end tag starts).
+    RegionEnd(u64),
+}
+
+/// Something to do at a source position while copying the input on.
 #[derive(Debug)]
 pub(super) enum Event {
-    /// Replace `start..end` (an attribute value) with `bytes`.
+    /// Replace `start..end` (a start tag or a comment) with `bytes`.
     Edit {
         start: u64,
         end: u64,
         bytes: Vec<u8>,
     },
-    /// Raw text of a `<script>`/`<style>` starts here: stream it through
-    /// the byte replacer.
+    /// Raw text starts here: stream it through the byte replacer.
     RegionStart(u64),
-    /// The raw text ends here (where its end tag starts).
+    /// The raw text ends here.
     RegionEnd(u64),
 }
 
@@ -38,7 +48,7 @@ impl Event {
         }
     }
 
-    fn end(&self) -> u64 {
+    pub(super) fn end(&self) -> u64 {
         match self {
             Self::Edit { end, .. } => *end,
             Self::RegionStart(p) | Self::RegionEnd(p) => *p,
@@ -46,103 +56,160 @@ impl Event {
     }
 }
 
+/// The state lol_html's handlers and output sink share with the stage
+/// during one `write`.
 #[derive(Debug, Default)]
-pub(super) struct Source {
-    /// Bytes from `base` on that have not been copied on yet.
-    pub(super) window: Vec<u8>,
-    /// Absolute position of `window[0]`.
+pub(super) struct Shared {
+    /// Absolute position of the first byte lol_html has not emitted before
+    /// this write began (the stage's input base), for [`Shared::abs`].
     pub(super) base: u64,
     /// Absolute position up to which lol_html has emitted.
     pub(super) lol_out: u64,
-    pub(super) events: VecDeque<Event>,
-    /// End of the last queued event: events must arrive in source order.
-    last_event_end: u64,
-    /// An error raised inside a handler or the sink, reported after
-    /// lol_html returns.
+    /// What the handlers saw during this write.
+    pub(super) items: Vec<Item>,
+    /// An error raised inside a handler, reported after lol_html returns.
     pub(super) fault: Option<PipelineError>,
-    /// URLs rewritten in attribute values.
-    pub(super) rewritten: u64,
-    /// The marker cursor over `window` that the element handler shares
-    /// across the tags of one write (see
-    /// [`crate::rewrite::RewriteRules::may_match_within`]); reset whenever
-    /// `window` changes.
-    pub(super) markers: Markers,
+    /// Debug builds: the bytes lol_html emitted during this write, checked
+    /// against the input afterwards.
+    pub(super) echo: Vec<u8>,
 }
 
-impl Source {
+impl Shared {
     /// Converts a lol_html source offset (a `usize`, which wraps past 4 GiB
     /// on wasm32) to an absolute position, using the fact that it always
-    /// lies within the window.
+    /// lies within the input not yet emitted.
     pub(super) fn abs(&self, pos: usize) -> u64 {
         // `as` truncation is intended: we work modulo the platform's usize.
         let rel = pos.wrapping_sub(self.base as usize);
         self.base.wrapping_add(rel as u64)
     }
 
-    /// The raw bytes of a lol_html source range, if they are in the window.
-    pub(super) fn slice(&self, range: Range<usize>) -> Option<&[u8]> {
-        self.window.get(self.local(range)?)
-    }
-
-    /// A lol_html source range as indices into `window` (not checked
-    /// against its length).
-    pub(super) fn local(&self, range: Range<usize>) -> Option<Range<usize>> {
-        let start = usize::try_from(self.abs(range.start).checked_sub(self.base)?).ok()?;
-        Some(start..start.checked_add(range.len())?)
-    }
-
-    /// The window changed: positions the marker cursor remembers are stale.
-    pub(super) fn window_changed(&mut self) {
-        self.markers = Markers::default();
-    }
-
-    /// The window bytes between two absolute positions.
-    pub(super) fn range(&self, from: u64, to: u64) -> Option<&[u8]> {
-        let a = usize::try_from(from.checked_sub(self.base)?).ok()?;
-        let b = usize::try_from(to.checked_sub(self.base)?).ok()?;
-        self.window.get(a..b)
-    }
-
-    /// Queues an event; it must not point at bytes already emitted or
-    /// before an earlier event (that would mean we missed our chance to
-    /// apply it).
-    pub(super) fn push_event(&mut self, event: Event) -> Result<(), PipelineError> {
-        if event.start() < self.lol_out || event.start() < self.last_event_end {
+    /// Records an item; items must come in source order.
+    pub(super) fn record(&mut self, item: Item) -> Result<(), PipelineError> {
+        let start = match item {
+            Item::Tag { start, .. } | Item::Comment { start, .. } => start,
+            Item::RegionStart(p) | Item::RegionEnd(p) => p,
+        };
+        let last_end = match self.items.last() {
+            Some(Item::Tag { end, .. } | Item::Comment { end, .. }) => *end,
+            Some(Item::RegionStart(p) | Item::RegionEnd(p)) => *p,
+            None => self.base,
+        };
+        if start < last_end {
             return Err(PipelineError::internal(
-                "an HTML edit arrived after its bytes were emitted",
+                "lol_html reported HTML out of source order",
             ));
         }
-        self.last_event_end = event.end();
-        self.events.push_back(event);
+        self.items.push(item);
         Ok(())
     }
+}
 
-    /// lol_html emitted `chunk`: it must be the next window bytes.
-    ///
-    /// Release builds compare the chunk's length and its first and last
-    /// bytes, which catches any shift between lol_html's output and our
-    /// positions at O(1) per chunk; lol_html calls this once per token, and
-    /// a full comparison cost ~2% of the HTML rewrite. Debug builds (and so
-    /// the unit tests and the fuzzer) compare every byte.
-    pub(super) fn on_output(&mut self, chunk: &[u8]) {
-        if chunk.is_empty() || self.fault.is_some() {
-            return;
+/// The bytes lol_html has not emitted yet: what earlier writes left
+/// (`held`, from absolute position `base`), then the chunk of this write.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Input<'a> {
+    pub(super) base: u64,
+    pub(super) held: &'a [u8],
+    pub(super) chunk: &'a [u8],
+}
+
+impl<'a> Input<'a> {
+    /// Absolute position of the chunk's first byte.
+    pub(super) fn chunk_start(&self) -> u64 {
+        self.base + self.held.len() as u64
+    }
+
+    /// Absolute position just past the input.
+    pub(super) fn end(&self) -> u64 {
+        self.chunk_start() + self.chunk.len() as u64
+    }
+
+    /// The bytes between two absolute positions, as the part in `held` and
+    /// the part in `chunk` (either may be empty); `None` outside the input.
+    pub(super) fn slices(&self, from: u64, to: u64) -> Option<(&'a [u8], &'a [u8])> {
+        if from > to || from < self.base || to > self.end() {
+            return None;
         }
-        let same = self
-            .range(self.lol_out, self.lol_out + chunk.len() as u64)
-            .is_some_and(|w| {
-                if cfg!(debug_assertions) {
-                    w == chunk
-                } else {
-                    w.first() == chunk.first() && w.last() == chunk.last()
-                }
-            });
-        if same {
-            self.lol_out += chunk.len() as u64;
+        let split = self.chunk_start();
+        let local = |p: u64, origin: u64| usize::try_from(p - origin).ok();
+        let held = if from < split {
+            self.held
+                .get(local(from, self.base)?..local(to.min(split), self.base)?)?
         } else {
-            self.fault = Some(PipelineError::internal(
-                "lol_html output differs from its input",
-            ));
+            &[]
+        };
+        let chunk = if to > split {
+            self.chunk
+                .get(local(from.max(split), split)?..local(to, split)?)?
+        } else {
+            &[]
+        };
+        Some((held, chunk))
+    }
+
+    /// Calls `f` with the bytes between two absolute positions in one
+    /// piece: borrowed where they lie in one part, joined in `scratch` in
+    /// the rare case they straddle both (a tag cut by a chunk boundary).
+    pub(super) fn with_contiguous<T>(
+        &self,
+        from: u64,
+        to: u64,
+        scratch: &mut Vec<u8>,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Option<T> {
+        let (a, b) = self.slices(from, to)?;
+        if b.is_empty() {
+            return Some(f(a));
         }
+        if a.is_empty() {
+            return Some(f(b));
+        }
+        scratch.clear();
+        scratch.extend_from_slice(a);
+        scratch.extend_from_slice(b);
+        Some(f(scratch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_slices_split_at_the_chunk() {
+        let input = Input {
+            base: 10,
+            held: b"abc",
+            chunk: b"defg",
+        };
+        assert_eq!(input.chunk_start(), 13);
+        assert_eq!(input.end(), 17);
+        assert_eq!(input.slices(10, 17), Some((&b"abc"[..], &b"defg"[..])));
+        assert_eq!(input.slices(11, 12), Some((&b"b"[..], &b""[..])));
+        assert_eq!(input.slices(13, 15), Some((&b""[..], &b"de"[..])));
+        assert_eq!(input.slices(12, 14), Some((&b"c"[..], &b"d"[..])));
+        assert_eq!(input.slices(13, 13), Some((&b""[..], &b""[..])));
+        assert_eq!(input.slices(9, 12), None);
+        assert_eq!(input.slices(12, 18), None);
+        assert_eq!(input.slices(14, 12), None);
+        let mut scratch = Vec::new();
+        let joined = input.with_contiguous(11, 15, &mut scratch, <[u8]>::to_vec);
+        assert_eq!(joined.as_deref(), Some(&b"bcde"[..]));
+        let inside = input.with_contiguous(14, 16, &mut scratch, <[u8]>::to_vec);
+        assert_eq!(inside.as_deref(), Some(&b"ef"[..]));
+    }
+
+    #[test]
+    fn items_must_come_in_source_order() {
+        let mut s = Shared {
+            base: 5,
+            ..Shared::default()
+        };
+        assert!(s.record(Item::RegionStart(4)).is_err());
+        assert!(s.record(Item::Tag { start: 5, end: 9 }).is_ok());
+        assert!(s.record(Item::RegionStart(9)).is_ok());
+        assert!(s.record(Item::Comment { start: 8, end: 12 }).is_err());
+        assert!(s.record(Item::RegionEnd(20)).is_ok());
     }
 }
