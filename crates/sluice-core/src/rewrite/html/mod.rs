@@ -99,9 +99,9 @@ pub(crate) struct HtmlStage {
     shared: Rc<RefCell<Shared>>,
     sink_fault: Rc<std::cell::Cell<bool>>,
     rules: RewriteRules,
-    /// Input lol_html has been given but not emitted yet, from `base`.
+    /// Input lol_html has been given but not emitted yet, from
+    /// [`Shared::base`].
     held: Vec<u8>,
-    base: u64,
     /// Edits and region bounds not applied yet, in source order.
     events: VecDeque<Event>,
     /// End of the last queued event: events must arrive in source order.
@@ -177,7 +177,6 @@ impl HtmlStage {
             region: StreamReplacer::new(rules.clone()),
             rules,
             held: Vec::new(),
-            base: 0,
             events: VecDeque::new(),
             last_event_end: 0,
             items: Vec::new(),
@@ -267,12 +266,12 @@ impl HtmlStage {
     /// turns the recorded items into edits, copies on what lol_html
     /// emitted, and keeps what it has not.
     fn after_write(&mut self, chunk: &[u8], out: &mut impl ByteSink) -> Result<(), PipelineError> {
-        let lol_out = {
+        let (base, lol_out) = {
             let mut s = borrow(&self.shared)?;
             std::mem::swap(&mut self.items, &mut s.items);
-            s.lol_out
+            (s.base, s.lol_out)
         };
-        let result = self.apply(chunk, lol_out, out);
+        let result = self.apply(chunk, base, lol_out, out);
         self.items.clear();
         if result.is_err() {
             self.rewriter = None;
@@ -283,11 +282,12 @@ impl HtmlStage {
     fn apply(
         &mut self,
         chunk: &[u8],
+        base: u64,
         lol_out: u64,
         out: &mut impl ByteSink,
     ) -> Result<(), PipelineError> {
         let input = Input {
-            base: self.base,
+            base,
             held: &self.held,
             chunk,
         };
@@ -313,7 +313,7 @@ impl HtmlStage {
         // `RewriteRules::may_match_within`).
         let mut markers = Markers::default();
         for item in self.items.iter().copied() {
-            let event = match item {
+            let queued = match item {
                 Item::Tag { start, end } if start >= chunk_start => {
                     let local = |p: u64| usize::try_from(p - chunk_start).ok();
                     let (Some(a), Some(b)) = (local(start), local(end)) else {
@@ -328,7 +328,7 @@ impl HtmlStage {
                     } else {
                         None
                     };
-                    edit.map(|e| (start, end, e))
+                    edit.map(|(bytes, count)| (Event::Edit { start, end, bytes }, count))
                 }
                 // A tag cut by the chunk boundary, or a comment: rewritten
                 // whole if it holds a URL of ours.
@@ -337,32 +337,16 @@ impl HtmlStage {
                         self.rules.rewrite_complete(b)
                     })
                     .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?
-                    .map(|e| (start, end, e)),
-                Item::RegionStart(p) => {
-                    push_event(
-                        &mut self.events,
-                        &mut self.last_event_end,
-                        self.processed,
-                        Event::RegionStart(p),
-                    )?;
-                    None
-                }
-                Item::RegionEnd(p) => {
-                    push_event(
-                        &mut self.events,
-                        &mut self.last_event_end,
-                        self.processed,
-                        Event::RegionEnd(p),
-                    )?;
-                    None
-                }
+                    .map(|(bytes, count)| (Event::Edit { start, end, bytes }, count)),
+                Item::RegionStart(p) => Some((Event::RegionStart(p), 0)),
+                Item::RegionEnd(p) => Some((Event::RegionEnd(p), 0)),
             };
-            if let Some((start, end, (bytes, count))) = event {
+            if let Some((event, count)) = queued {
                 push_event(
                     &mut self.events,
                     &mut self.last_event_end,
                     self.processed,
-                    Event::Edit { start, end, bytes },
+                    event,
                 )?;
                 self.rewritten += count;
             }
@@ -379,7 +363,7 @@ impl HtmlStage {
         // Keep what lol_html has not emitted (or an edit still waits for).
         let keep = self.processed;
         if keep < chunk_start {
-            let k = usize::try_from(keep - self.base)
+            let k = usize::try_from(keep - base)
                 .map_err(|_| PipelineError::internal("HTML window offset overflow"))?;
             self.held.drain(..k);
             reserve_capped(&mut self.held, chunk.len(), self.window_cap);
@@ -391,7 +375,6 @@ impl HtmlStage {
             self.held
                 .extend_from_slice(chunk.get(k..).unwrap_or_default());
         }
-        self.base = keep;
         borrow(&self.shared)?.base = keep;
         Ok(())
     }
