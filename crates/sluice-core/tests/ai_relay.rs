@@ -293,6 +293,33 @@ fn a_stream_without_done_is_truncated_even_on_an_event_boundary() {
 }
 
 #[test]
+fn events_after_the_first_token_are_still_validated() {
+    // Past the first token the relay skips the typed read of plain events,
+    // not their validation: each of these still stops the stream.
+    let valid = [ROLE, CONTENT_1, CONTENT_2].concat();
+    for (bad, event) in [
+        ("data: not json\n\n", 3),
+        ("data: {\"choices\":[],\"usage\":null\n\n", 3),
+        ("data: {\"a\":1} trailing\n\n", 3),
+        ("data: [1,2]\n\n", 3),
+        ("data: \"usage\"\n\n", 3),
+    ] {
+        let input = format!("{valid}{bad}{FINISH}{USAGE}{DONE}");
+        let outcome = relay_whole(RelayConfig::default(), input.as_bytes());
+        assert!(outcome.first_token_seen);
+        assert_eq!(outcome.out, valid.as_bytes(), "{bad}");
+        match outcome.error {
+            Some(
+                RelayError::InvalidJson { event: e, .. } | RelayError::NotAnObject { event: e },
+            ) => {
+                assert_eq!(e, event, "{bad}")
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn non_json_data_is_a_typed_error_after_the_valid_events() {
     let input = format!("{ROLE}data: not json\n\n{CONTENT_1}");
     let outcome = relay_whole(RelayConfig::default(), input.as_bytes());

@@ -410,3 +410,36 @@ proptest! {
         prop_assert_eq!(decode(&wire), events);
     }
 }
+
+#[test]
+fn recycled_events_lend_their_buffer_to_the_next_event_without_changing_it() {
+    let mut dec = Decoder::new();
+    let mut out = Vec::new();
+    let long = format!("data: {}\n\n", "a".repeat(1_000));
+    dec.feed(long.as_bytes(), &mut out).unwrap();
+    let first = out.pop().unwrap();
+    assert_eq!(first.data.len(), 1_000);
+    dec.recycle(first);
+    dec.feed(b"event: x\ndata: two\ndata: lines\n\n", &mut out)
+        .unwrap();
+    assert_eq!(out, [Event::data("two\nlines").with_event("x")]);
+    // A fresh buffer for 9 bytes would be far smaller.
+    assert!(
+        out[0].data.capacity() >= 1_000,
+        "{}",
+        out[0].data.capacity()
+    );
+
+    // A large event's buffer is kept, but shrunk to 16 KiB.
+    let big = format!("data: {}\n\n", "x".repeat(100_000));
+    out.clear();
+    dec.feed(big.as_bytes(), &mut out).unwrap();
+    dec.recycle(out.pop().unwrap());
+    dec.feed(b"data: small\n\n", &mut out).unwrap();
+    assert_eq!(out, [Event::data("small")]);
+    assert!(
+        out[0].data.capacity() <= 16 << 10,
+        "{}",
+        out[0].data.capacity()
+    );
+}

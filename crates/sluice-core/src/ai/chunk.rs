@@ -8,12 +8,20 @@
 //! without allocating (the per-token hot path), and a lenient one over
 //! `serde_json::Value` used when the fast one cannot take the chunk's shape
 //! (an unexpected type, a duplicate key). Tests check they agree.
+//!
+//! Once the first token has been relayed, the relay only needs the usage
+//! chunk, so [`inspect_usage`] validates the other events with a parse
+//! that builds nothing (serde's `IgnoredAny`, under half the cost of the
+//! typed read) and keeps the typed read for events whose bytes may hold a
+//! `usage` object.
 
 use super::usage::TokenUsage;
+use memchr::memmem::Finder;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// Facts about one `data:` payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,6 +55,46 @@ pub(crate) fn inspect(data: &str) -> Result<ChunkFacts, ChunkError> {
         }
     }
     inspect_value(data)
+}
+
+/// Inspects one event's data when only its usage matters (the first token
+/// was already relayed): `Ok(None)` for a valid JSON object that holds no
+/// `usage` object, so there is nothing to record or strip, else what
+/// [`inspect`] says (the same facts and the same errors).
+///
+/// WHY: a long completion is hundreds of events after the first token, and
+/// reading each one into typed fields cost more than half of the gateway's
+/// per-event CPU. Every event is still validated as a whole JSON object.
+pub(crate) fn inspect_usage(data: &str) -> Result<Option<ChunkFacts>, ChunkError> {
+    if !may_hold_usage_object(data)
+        && data.trim_start().starts_with('{')
+        && serde_json::from_str::<IgnoredAny>(data).is_ok()
+    {
+        return Ok(None);
+    }
+    inspect(data).map(Some)
+}
+
+/// A superset test for "some object in `data` has a `usage` member whose
+/// value is an object": a `"usage"` string followed, past JSON whitespace,
+/// by `:` and `{`, or any `\u` escape (which could spell the key).
+///
+/// An escaped quote inside a string cannot complete the pattern without
+/// ending the string, so a chunk that merely mentions `"usage":{` in its
+/// text only costs the typed read, never a missed usage chunk.
+fn may_hold_usage_object(data: &str) -> bool {
+    // Built once: constructing a substring searcher costs more than
+    // searching one event.
+    static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+    let bytes = data.as_bytes();
+    if memchr::memchr_iter(b'\\', bytes).any(|at| bytes.get(at + 1) == Some(&b'u')) {
+        return true;
+    }
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    USAGE_KEY.find_iter(bytes).any(|at| {
+        let mut rest = bytes[at + 7..].iter().skip_while(|b| is_ws(b));
+        rest.next() == Some(&b':') && rest.find(|b| !is_ws(b)) == Some(&b'{')
+    })
 }
 
 #[derive(Deserialize)]
@@ -226,6 +274,43 @@ mod tests {
         assert_eq!(inspect("42"), Err(ChunkError::NotAnObject));
     }
 
+    #[test]
+    fn after_the_first_token_plain_events_skip_the_typed_read() {
+        // The mock's and OpenAI's per-token shape, `usage: null` included.
+        let token = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"tok \"usage\":{"},"finish_reason":null}],"usage":null}"#;
+        assert_eq!(inspect_usage(token), Ok(None));
+        assert_eq!(inspect_usage(r#"{"usage" :  null}"#), Ok(None));
+    }
+
+    #[test]
+    fn after_the_first_token_usage_is_still_found_however_written() {
+        for data in [
+            r#"{"choices":[],"usage":{"total_tokens":3}}"#,
+            "{\"choices\":[],\"usage\" \t:\r\n {\"total_tokens\":3}}",
+            r#"{"choices":[],"\u0075sage":{"total_tokens":3}}"#,
+            r#"{"choices":[{"delta":{"content":"x"}}],"usage":{"total_tokens":3}}"#,
+        ] {
+            let facts = inspect_usage(data).unwrap().expect(data);
+            assert_eq!(facts.usage.map(|u| u.total_tokens), Some(3), "{data}");
+            assert_eq!(Some(facts), inspect(data).ok(), "{data}");
+        }
+    }
+
+    #[test]
+    fn after_the_first_token_bad_events_are_the_same_errors() {
+        for data in [
+            "hello",
+            "{\"a\":",
+            "{\"a\":1} x",
+            "[1]",
+            "42",
+            " {\"a\":tru}",
+        ] {
+            let err = inspect(data).unwrap_err();
+            assert_eq!(inspect_usage(data), Err(err), "{data}");
+        }
+    }
+
     fn leaf() -> impl Strategy<Value = Value> {
         prop_oneof![
             Just(Value::Null),
@@ -301,11 +386,47 @@ mod tests {
         )
     }
 
+    /// A chunk as a provider may write it: compact or pretty, the usage
+    /// key possibly spelled with an escape, possibly cut short.
+    fn written(chunk: &Value, form: u8, cut: prop::sample::Index) -> String {
+        let text = match form % 4 {
+            0 => chunk.to_string(),
+            1 => serde_json::to_string_pretty(chunk).unwrap_or_default(),
+            2 => chunk.to_string().replace("\"usage\":", "\"\\u0075sage\":"),
+            _ => chunk.to_string().replace(':', " :\t"),
+        };
+        if form >= 4 {
+            let mut end = cut.index(text.len().max(1));
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            return text[..end].to_owned();
+        }
+        text
+    }
+
     proptest! {
         #[test]
         fn fast_and_lenient_readers_agree(chunk in chunk_like()) {
             let data = chunk.to_string();
             prop_assert_eq!(inspect(&data), inspect_value(&data));
+        }
+
+        #[test]
+        fn the_usage_reader_never_misses_usage_nor_an_error(
+            chunk in chunk_like(),
+            form in 0u8..6,
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let data = written(&chunk, form, cut);
+            let full = inspect(&data);
+            match inspect_usage(&data) {
+                Ok(None) => prop_assert!(
+                    matches!(full, Ok(f) if f.usage.is_none() && !f.usage_only),
+                    "{} skipped, but the typed read says {:?}", data, full
+                ),
+                other => prop_assert_eq!(other, full.map(Some)),
+            }
         }
     }
 }

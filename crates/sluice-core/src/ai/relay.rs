@@ -475,7 +475,9 @@ impl SseRelay {
     }
 
     fn feed_decoder(&mut self, bytes: &[u8]) -> Result<(), RelayError> {
-        self.events.clear();
+        for event in self.events.drain(..) {
+            self.decoder.recycle(event);
+        }
         self.decoder.feed(bytes, &mut self.events)?;
         Ok(())
     }
@@ -534,13 +536,26 @@ impl SseRelay {
                 forward = true;
                 continue;
             }
-            let facts = chunk::inspect(&event.data).map_err(|e| match e {
+            let as_relay_error = |e| match e {
                 ChunkError::NotJson(detail) => RelayError::InvalidJson {
                     event: index,
                     detail,
                 },
                 ChunkError::NotAnObject => RelayError::NotAnObject { event: index },
-            })?;
+            };
+            // After the first token only the usage chunk matters; the other
+            // events are still validated, without the typed read.
+            let facts = if self.first_token_seen {
+                match chunk::inspect_usage(&event.data).map_err(as_relay_error)? {
+                    Some(facts) => facts,
+                    None => {
+                        forward = true;
+                        continue;
+                    }
+                }
+            } else {
+                chunk::inspect(&event.data).map_err(as_relay_error)?
+            };
             if facts.usage.is_some() {
                 self.usage = facts.usage;
             }

@@ -9,6 +9,9 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 pub const DEFAULT_MAX_DATA_BYTES: usize = 1 << 20;
 
 const BOM: &[u8] = "\u{feff}".as_bytes();
+/// The largest data buffer [`Decoder::recycle`] keeps: one big event must
+/// not pin its size for the rest of a long stream.
+const RECYCLED_CAPACITY: usize = 16 << 10;
 
 /// Memory caps of the SSE decoder. These are the only buffers it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +119,22 @@ impl Decoder {
     /// seen, carried across events.
     pub fn last_event_id(&self) -> &str {
         &self.last_event_id
+    }
+
+    /// Hands a consumed event back so that the next event's data reuses its
+    /// buffer (up to 16 KiB of it).
+    ///
+    /// WHY: every dispatched event takes the decoder's data buffer with it,
+    /// so without this each event of a long token stream allocates (and
+    /// grows) a fresh one. A relay that only reads each event can give it
+    /// back and decode the whole stream allocation-free.
+    pub fn recycle(&mut self, event: Event) {
+        let mut data = event.data;
+        if self.data.is_empty() && data.capacity() > self.data.capacity() {
+            data.clear();
+            data.shrink_to(RECYCLED_CAPACITY);
+            self.data = data;
+        }
     }
 
     /// Feeds one chunk, appending every completed event to `out`. Events
