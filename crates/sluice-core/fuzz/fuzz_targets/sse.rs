@@ -1,7 +1,8 @@
 //! Fuzzes the SSE decoder: it must never panic, must produce the same events
 //! and error whatever the chunk boundaries, and re-framing what it decoded
-//! must decode to the same events. Every choice comes from the input, so a
-//! crash replays from its artifact alone.
+//! must decode to the same events. Handing each event back with
+//! `Decoder::recycle` must not change any of them. Every choice comes from
+//! the input, so a crash replays from its artifact alone.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -20,6 +21,26 @@ fn run(limits: Limits, chunks: &[&[u8]]) -> (Vec<Event>, Option<DecodeError>, bo
     (out, None, discarded)
 }
 
+/// [`run`], but every event is copied out and handed back to the decoder
+/// (as the AI relay does), which must not change any later event.
+fn run_recycling(limits: Limits, chunks: &[&[u8]]) -> (Vec<Event>, Option<DecodeError>, bool) {
+    let mut dec = Decoder::with_limits(limits);
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for chunk in chunks {
+        let fed = dec.feed(chunk, &mut out);
+        for event in out.drain(..) {
+            seen.push(event.clone());
+            dec.recycle(event);
+        }
+        if let Err(e) = fed {
+            return (seen, Some(e), false);
+        }
+    }
+    let discarded = dec.finish();
+    (seen, None, discarded)
+}
+
 fuzz_target!(|data: &[u8]| {
     // Byte 0: small line limit (so limit errors are exercised); byte 1: a
     // chunk size for the split run; the rest is the stream.
@@ -36,6 +57,11 @@ fuzz_target!(|data: &[u8]| {
         whole,
         run(limits, &chunks),
         "chunk boundaries changed the output"
+    );
+    assert_eq!(
+        whole,
+        run_recycling(limits, &chunks),
+        "recycling events changed the output"
     );
 
     let mut wire = Vec::new();
