@@ -79,20 +79,21 @@ pub(crate) fn inspect_usage(data: &str) -> Result<Option<ChunkFacts>, ChunkError
 /// value is an object": a `"usage"` string followed, past JSON whitespace,
 /// by `:` and `{`, or any `\u` escape (which could spell the key).
 ///
-/// An escaped quote inside a string cannot complete the pattern without
-/// ending the string, so a chunk that merely mentions `"usage":{` in its
-/// text only costs the typed read, never a missed usage chunk.
+/// Inside a string every `"` is escaped, so text that mentions
+/// `"usage":{` never matches; only a key ending in an escaped quote and
+/// `usage` could, and that merely costs the typed read.
 fn may_hold_usage_object(data: &str) -> bool {
+    const KEY: &[u8] = b"\"usage\"";
     // Built once: constructing a substring searcher costs more than
     // searching one event.
-    static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+    static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(KEY));
     let bytes = data.as_bytes();
     if memchr::memchr_iter(b'\\', bytes).any(|at| bytes.get(at + 1) == Some(&b'u')) {
         return true;
     }
     let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
     USAGE_KEY.find_iter(bytes).any(|at| {
-        let mut rest = bytes[at + 7..].iter().skip_while(|b| is_ws(b));
+        let mut rest = bytes[at + KEY.len()..].iter().skip_while(|b| is_ws(b));
         rest.next() == Some(&b':') && rest.find(|b| !is_ws(b)) == Some(&b'{')
     })
 }
