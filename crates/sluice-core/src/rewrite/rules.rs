@@ -34,6 +34,10 @@ use std::sync::Arc;
 
 use crate::error::ConfigError;
 
+mod host;
+
+use self::host::HostRule;
+
 /// How many bytes before a marker the matcher looks at (`https:`).
 pub(crate) const LOOKBEHIND: usize = 6;
 /// The longest marker (`\/\/`) minus one: a marker starting in the last
@@ -78,13 +82,6 @@ struct Inner {
     /// Substring searchers for the two authority markers (`//`, `\/\/`),
     /// for [`Markers`].
     markers: [(memchr::memmem::Finder<'static>, usize); 2],
-}
-
-#[derive(Debug)]
-struct HostRule {
-    /// Lower-cased `host` or `host:port`.
-    bytes: Vec<u8>,
-    has_port: bool,
 }
 
 /// The outcome of looking for the next rewritable URL in a buffer.
@@ -392,6 +389,9 @@ impl RewriteRules {
             };
             // Markers overlap (`///host`): the next one may start one on.
             at = i + 1;
+            if self.no_host_at(piece, i + marker_len) {
+                continue;
+            }
             // At the end of input a marker is decided: a match or nothing.
             if let Some(Found::Match {
                 start,
@@ -454,6 +454,9 @@ impl RewriteRules {
         while let Some((i, marker_len, json)) = markers.next(&self.inner.markers, buf, at) {
             // Markers overlap (`///host`): the next one may start one on.
             at = i + 1;
+            if self.no_host_at(buf, i + marker_len) {
+                continue;
+            }
             if let Some(found) = self.at_marker(buf, i, marker_len, json, floor, eof) {
                 return found;
             }
@@ -493,6 +496,15 @@ impl RewriteRules {
         })
     }
 
+    /// True when the byte at `at` starts no rewrite host, so the marker
+    /// before it is decided without a call to [`RewriteRules::at_marker`]
+    /// (most markers: `//` in comments and paths, other hosts).
+    #[inline]
+    fn no_host_at(&self, buf: &[u8], at: usize) -> bool {
+        buf.get(at)
+            .is_some_and(|&b| !self.inner.first_byte[usize::from(b)])
+    }
+
     /// Does a rewrite host (followed by a host boundary) start at `at`?
     fn match_host(&self, buf: &[u8], at: usize, eof: bool) -> HostMatch {
         let rest = &buf[at.min(buf.len())..];
@@ -512,7 +524,7 @@ impl RewriteRules {
                 }
                 continue;
             }
-            if !rest[..h.len()].eq_ignore_ascii_case(h) {
+            if !host.starts(rest) {
                 continue;
             }
             match boundary(&rest[h.len()..], host.has_port, eof) {
@@ -640,10 +652,8 @@ fn parse_host(raw: &str) -> Result<HostRule, ConfigError> {
             return Err(err("port must be 1-5 digits"));
         }
     }
-    Ok(HostRule {
-        has_port: port.is_some(),
-        bytes: host.into_bytes(),
-    })
+    let has_port = port.is_some();
+    Ok(HostRule::new(host.into_bytes(), has_port))
 }
 
 fn validate_authority(a: &str) -> Result<(), ConfigError> {
