@@ -373,7 +373,7 @@ impl HtmlStage {
             self.held
                 .extend_from_slice(chunk.get(k..).unwrap_or_default());
         }
-        borrow(&self.shared)?.base = keep;
+        borrow(&self.shared)?.set_base(keep);
         Ok(())
     }
 }

@@ -121,6 +121,10 @@ pub(super) struct Shared {
     pub(super) lol_out: u64,
     /// What the handlers saw during this write.
     pub(super) items: Vec<Item>,
+    /// End of the last item recorded, or `base` when none has been this
+    /// write: kept here so that a handler's order check does not have to
+    /// look at the last item.
+    last_end: u64,
     /// An error raised inside a handler, reported after lol_html returns.
     pub(super) fault: Option<PipelineError>,
     /// Debug builds: the bytes lol_html emitted during this write, checked
@@ -129,6 +133,12 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// Sets the input base for the next write (see [`Shared::base`]).
+    pub(super) fn set_base(&mut self, base: u64) {
+        self.base = base;
+        self.last_end = base;
+    }
+
     /// Converts a lol_html source offset (a `usize`, which wraps past 4 GiB
     /// on wasm32) to an absolute position, using the fact that it always
     /// lies within the input not yet emitted.
@@ -144,16 +154,16 @@ impl Shared {
             Item::Tag { start, .. } | Item::Comment { start, .. } => start,
             Item::RegionStart(p) | Item::RegionEnd(p) => p,
         };
-        let last_end = match self.items.last() {
-            Some(Item::Tag { end, .. } | Item::Comment { end, .. }) => *end,
-            Some(Item::RegionStart(p) | Item::RegionEnd(p)) => *p,
-            None => self.base,
+        let end = match item {
+            Item::Tag { end, .. } | Item::Comment { end, .. } => end,
+            Item::RegionStart(p) | Item::RegionEnd(p) => p,
         };
-        if start < last_end {
+        if start < self.last_end {
             return Err(PipelineError::internal(
                 "lol_html reported HTML out of source order",
             ));
         }
+        self.last_end = end;
         self.items.push(item);
         Ok(())
     }
@@ -256,10 +266,8 @@ mod tests {
 
     #[test]
     fn items_must_come_in_source_order() {
-        let mut s = Shared {
-            base: 5,
-            ..Shared::default()
-        };
+        let mut s = Shared::default();
+        s.set_base(5);
         assert!(s.record(Item::RegionStart(4)).is_err());
         assert!(s.record(Item::Tag { start: 5, end: 9 }).is_ok());
         assert!(s.record(Item::RegionStart(9)).is_ok());
