@@ -34,6 +34,10 @@ use std::sync::Arc;
 
 use crate::error::ConfigError;
 
+mod host;
+
+use self::host::HostRule;
+
 /// How many bytes before a marker the matcher looks at (`https:`).
 pub(crate) const LOOKBEHIND: usize = 6;
 /// The longest marker (`\/\/`) minus one: a marker starting in the last
@@ -80,13 +84,6 @@ struct Inner {
     markers: [(memchr::memmem::Finder<'static>, usize); 2],
 }
 
-#[derive(Debug)]
-struct HostRule {
-    /// Lower-cased `host` or `host:port`.
-    bytes: Vec<u8>,
-    has_port: bool,
-}
-
 /// The outcome of looking for the next rewritable URL in a buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Found<'r> {
@@ -113,7 +110,7 @@ pub(crate) enum Found<'r> {
 pub(crate) struct Markers {
     plain: Next,
     json: Next,
-    /// The next backslash ([`RewriteRules::may_match_within`] only).
+    /// The next backslash ([`RewriteRules::rewrite_piece`] only).
     backslash: Next,
 }
 
@@ -304,104 +301,118 @@ impl RewriteRules {
     /// else the new bytes and the number of URLs rewritten. Allocates only
     /// when there is a match.
     pub(crate) fn rewrite_complete(&self, buf: &[u8]) -> Option<(Vec<u8>, u64)> {
-        let mut out: Option<Vec<u8>> = None;
-        let (mut from, mut floor, mut count) = (0, 0, 0u64);
-        let mut markers = Markers::default();
-        while let Found::Match {
-            start,
-            end,
-            replacement,
-        } = self.next_match_in(&mut markers, buf, from, floor, true)
-        {
-            let o = out.get_or_insert_with(|| Vec::with_capacity(buf.len() + 32));
-            o.extend_from_slice(&buf[floor..start]);
-            o.extend_from_slice(replacement);
-            floor = end;
-            from = end;
-            count += 1;
-        }
-        out.map(|mut o| {
-            o.extend_from_slice(&buf[floor..]);
-            (o, count)
-        })
+        let mut out = Vec::new();
+        let count = self.rewrite_piece(&mut Markers::default(), buf, 0, buf.len(), &mut out);
+        (count > 0).then_some((out, count))
     }
 
-    /// Does the complete buffer `buf` hold a rewritable URL? The reference
-    /// that [`RewriteRules::may_match_within`], the HTML stage's per-tag
-    /// prefilter, must never fall short of.
-    #[cfg(test)]
-    pub(crate) fn contains_match(&self, buf: &[u8]) -> bool {
-        if buf.len() < self.inner.shortest_match || memchr::memchr(b'/', buf).is_none() {
-            return false;
-        }
-        matches!(
-            self.next_match_in(&mut Markers::default(), buf, 0, 0, true),
-            Found::Match { .. }
-        )
-    }
-
-    /// A cheap superset of `contains_match` (the test reference) for the
-    /// piece `buf[from..to]` of a larger buffer, with one [`Markers`]
-    /// cursor shared by every piece of that buffer (asked with growing
-    /// `from`).
+    /// Rewrites the piece `buf[from..to]` of a larger buffer exactly as
+    /// [`RewriteRules::rewrite_complete`] rewrites it on its own: when at
+    /// least one URL matched, appends the rewritten piece to `out` and
+    /// returns how many matched; otherwise leaves `out` alone and returns
+    /// 0. One [`Markers`] cursor is shared by every piece of `buf` (asked
+    /// with growing `from`).
     ///
-    /// WHY: the HTML stage asks about every start tag of a chunk. Searching
-    /// each tag afresh costs a `memchr` and a substring-search setup per
-    /// tag; with a shared cursor the chunk is searched for `//` once, and a
-    /// tag with no marker in it is rejected by one compare. The rare
-    /// JSON-escaped form is searched for only inside a tag that holds a
-    /// backslash (found with another shared cursor), so the many `\/\/`
-    /// of inline scripts are not searched for the tags' sake.
+    /// WHY: the HTML stage asks about every start tag and comment of a
+    /// chunk. Searching each afresh costs a `memchr` and a substring-search
+    /// setup per tag; with a shared cursor the chunk is searched for `//`
+    /// once, a tag with no marker in it is passed over by one compare, and
+    /// a tag that does hold a URL is rewritten from the marker the cursor
+    /// already found, into the caller's reused buffer, instead of being
+    /// searched again into a new `Vec`. The rare JSON-escaped form is
+    /// searched for only inside a piece that holds a backslash (found with
+    /// another shared cursor), so the many `\/\/` of inline scripts are not
+    /// searched for the tags' sake.
     ///
-    /// True when a marker starts in `from..to` and a rewrite host (with its
-    /// boundary) follows it within `buf[..to]`; the scheme before the
-    /// marker is not checked, so a `true` must be confirmed (the HTML stage
-    /// does so with [`RewriteRules::rewrite_complete`]). Never false when
-    /// `contains_match(&buf[from..to])` is true: the host decision reads
-    /// exactly the bytes it would read in the piece alone.
-    pub(crate) fn may_match_within(
+    /// Same result as the piece alone because every decision reads only
+    /// `buf[floor..to]`: markers starting in `from..to` (one cut by `to`
+    /// has no host within the piece), the host and its boundary up to `to`
+    /// as at the end of input, and the scheme back to `floor` (`from`, or
+    /// the end of the previous match).
+    #[inline]
+    pub(crate) fn rewrite_piece(
         &self,
         markers: &mut Markers,
         buf: &[u8],
         from: usize,
         to: usize,
-    ) -> bool {
+        out: &mut Vec<u8>,
+    ) -> u64 {
+        // Most pieces lie before the next marker and the next backslash the
+        // cursor already knows of: decided here, without a call.
+        let beyond = |next: Next| match next {
+            Next::Never => true,
+            Next::At(p) => p >= to,
+            Next::Unknown => false,
+        };
+        if beyond(markers.plain) && beyond(markers.backslash) {
+            return 0;
+        }
+        self.rewrite_piece_searching(markers, buf, from, to, out)
+    }
+
+    /// [`RewriteRules::rewrite_piece`] when the cursor must search or a
+    /// marker lies in the piece.
+    fn rewrite_piece_searching(
+        &self,
+        markers: &mut Markers,
+        buf: &[u8],
+        from: usize,
+        to: usize,
+        out: &mut Vec<u8>,
+    ) -> u64 {
         let to = to.min(buf.len());
         if self.is_empty() || to.saturating_sub(from) < self.inner.shortest_match {
-            return false;
+            return 0;
         }
         let piece = &buf[..to];
-        let host_at = |i: usize| matches!(self.match_host(piece, i, true), HostMatch::Yes(_));
         let [(plain, plain_len), (json, json_len)] = &self.inner.markers;
-        let mut at = from;
-        while let Some(i) = Markers::advance(&mut markers.plain, plain, buf, at) {
-            if i >= to {
-                break;
-            }
-            // Markers overlap (`///host`): the next one may start one on.
-            at = i + 1;
-            if host_at(i + plain_len) {
-                return true;
-            }
-        }
-        // The JSON-escaped form is rare in tags, and impossible without a
-        // backslash: look for it only in a tag that holds one, so scripts
-        // full of `\/\/` are not searched for the sake of the tags.
+        // No backslash in the piece, no `\/\/`.
         let backslash = Markers::advance_with(&mut markers.backslash, from, |at| {
             buf.get(at..).and_then(|rest| memchr::memchr(b'\\', rest))
         });
-        if backslash.is_none_or(|b| b >= to) {
-            return false;
-        }
-        let mut at = from;
-        while let Some(k) = buf.get(at..to).and_then(|tag| json.find(tag)) {
-            let i = at + k;
-            if host_at(i + json_len) {
-                return true;
-            }
+        let mut json_next = match backslash {
+            Some(b) if b < to => Next::Unknown,
+            _ => Next::Never,
+        };
+        let (mut at, mut floor, mut count) = (from, from, 0u64);
+        loop {
+            let p = Markers::advance(&mut markers.plain, plain, buf, at).filter(|&p| p < to);
+            let j = Markers::advance_with(&mut json_next, at, |at| {
+                piece.get(at..).and_then(|rest| json.find(rest))
+            });
+            let (i, marker_len, is_json) = match (p, j) {
+                (Some(p), Some(j)) if j < p => (j, *json_len, true),
+                (Some(p), _) => (p, *plain_len, false),
+                (None, Some(j)) => (j, *json_len, true),
+                (None, None) => break,
+            };
+            // Markers overlap (`///host`): the next one may start one on.
             at = i + 1;
+            if self.no_host_at(piece, i + marker_len) {
+                continue;
+            }
+            // At the end of input a marker is decided: a match or nothing.
+            if let Some(Found::Match {
+                start,
+                end,
+                replacement,
+            }) = self.at_marker(piece, i, marker_len, is_json, floor, true)
+            {
+                if count == 0 {
+                    out.reserve(to - from + 32);
+                }
+                out.extend_from_slice(&piece[floor..start]);
+                out.extend_from_slice(replacement);
+                floor = end;
+                at = end;
+                count += 1;
+            }
         }
-        false
+        if count > 0 {
+            out.extend_from_slice(&piece[floor..]);
+        }
+        count
     }
 
     /// The longest stretch the streaming replacer may need to hold back.
@@ -443,6 +454,9 @@ impl RewriteRules {
         while let Some((i, marker_len, json)) = markers.next(&self.inner.markers, buf, at) {
             // Markers overlap (`///host`): the next one may start one on.
             at = i + 1;
+            if self.no_host_at(buf, i + marker_len) {
+                continue;
+            }
             if let Some(found) = self.at_marker(buf, i, marker_len, json, floor, eof) {
                 return found;
             }
@@ -482,6 +496,15 @@ impl RewriteRules {
         })
     }
 
+    /// True when the byte at `at` starts no rewrite host, so the marker
+    /// before it is decided without a call to [`RewriteRules::at_marker`]
+    /// (most markers: `//` in comments and paths, other hosts).
+    #[inline]
+    fn no_host_at(&self, buf: &[u8], at: usize) -> bool {
+        buf.get(at)
+            .is_some_and(|&b| !self.inner.first_byte[usize::from(b)])
+    }
+
     /// Does a rewrite host (followed by a host boundary) start at `at`?
     fn match_host(&self, buf: &[u8], at: usize, eof: bool) -> HostMatch {
         let rest = &buf[at.min(buf.len())..];
@@ -501,7 +524,7 @@ impl RewriteRules {
                 }
                 continue;
             }
-            if !rest[..h.len()].eq_ignore_ascii_case(h) {
+            if !host.starts(rest) {
                 continue;
             }
             match boundary(&rest[h.len()..], host.has_port, eof) {
@@ -629,10 +652,8 @@ fn parse_host(raw: &str) -> Result<HostRule, ConfigError> {
             return Err(err("port must be 1-5 digits"));
         }
     }
-    Ok(HostRule {
-        has_port: port.is_some(),
-        bytes: host.into_bytes(),
-    })
+    let has_port = port.is_some();
+    Ok(HostRule::new(host.into_bytes(), has_port))
 }
 
 fn validate_authority(a: &str) -> Result<(), ConfigError> {
@@ -765,8 +786,54 @@ mod tests {
             .is_empty());
     }
 
+    /// What [`RewriteRules::rewrite_piece`] must give for a piece on its
+    /// own: the matches of the stop-at-every-slash reference, applied.
+    fn rewrite_reference(r: &RewriteRules, buf: &[u8]) -> (Vec<u8>, u64) {
+        let (mut out, mut from, mut count) = (Vec::new(), 0, 0);
+        while let Found::Match {
+            start,
+            end,
+            replacement,
+        } = next_match_reference(r, buf, from, from, true)
+        {
+            out.extend_from_slice(&buf[from..start]);
+            out.extend_from_slice(replacement);
+            from = end;
+            count += 1;
+        }
+        out.extend_from_slice(&buf[from..]);
+        (out, count)
+    }
+
+    /// Rewrites consecutive pieces of `buf` (cut at `bounds`) with one
+    /// shared cursor, checking each against the piece rewritten alone.
+    fn check_pieces(r: &RewriteRules, buf: &[u8], bounds: &[usize]) -> Result<(), String> {
+        let mut markers = Markers::default();
+        for w in bounds.windows(2) {
+            let piece = &buf[w[0]..w[1]];
+            let mut out = b"kept".to_vec();
+            let count = r.rewrite_piece(&mut markers, buf, w[0], w[1], &mut out);
+            let (want, want_count) = rewrite_reference(r, piece);
+            let want = if want_count == 0 {
+                b"kept".to_vec()
+            } else {
+                [&b"kept"[..], &want].concat()
+            };
+            if count != want_count || out != want {
+                return Err(format!(
+                    "{:?} in {:?}: got {count} {:?}, want {want_count} {:?}",
+                    String::from_utf8_lossy(piece),
+                    String::from_utf8_lossy(buf),
+                    String::from_utf8_lossy(&out),
+                    String::from_utf8_lossy(&want),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     #[test]
-    fn contains_match_agrees_with_next_match() {
+    fn rewrite_piece_agrees_with_the_reference() {
         let r = rules(&[
             "origin.example",
             "www.origin.example",
@@ -793,15 +860,21 @@ mod tests {
             b"\\/\\//origin.example",
         ];
         for &case in cases {
-            let want = matches!(r.next_match(case, 0, 0, true), Found::Match { .. });
-            assert_eq!(
-                r.contains_match(case),
-                want,
-                "{:?}",
-                String::from_utf8_lossy(case)
-            );
+            check_pieces(&r, case, &[0, case.len()]).unwrap();
         }
-        assert!(!rules(&[]).contains_match(b"//origin.example"));
+        // The same cases as tags of one chunk, sharing a cursor.
+        let joined = cases.concat();
+        let mut bounds = vec![0];
+        for case in cases {
+            bounds.push(bounds[bounds.len() - 1] + case.len());
+        }
+        check_pieces(&r, &joined, &bounds).unwrap();
+        // A marker or host cut by the end of a piece is not in the piece.
+        let cut: &[u8] = b"a //origin.example b \\/\\/origin.example c";
+        for k in 0..=cut.len() {
+            check_pieces(&r, cut, &[0, k, cut.len()]).unwrap();
+        }
+        check_pieces(&rules(&[]), b"//origin.example", &[0, 16]).unwrap();
     }
 
     /// The rewrite hosts of the property tests: one the tail of another's
@@ -824,11 +897,10 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
-        /// Asking about consecutive pieces of one buffer with one shared
-        /// cursor never misses a piece that `contains_match` accepts on its
-        /// own, and rejects every piece without a marker and host.
+        /// Rewriting consecutive pieces of one buffer with one shared
+        /// cursor gives, for each piece, what the piece gives on its own.
         #[test]
-        fn may_match_within_is_a_superset_of_contains_match(
+        fn rewrite_piece_agrees_with_the_piece_alone(
             bytes in url_soup(32),
             cuts in proptest::collection::vec(0usize..64, 0..8),
         ) {
@@ -838,21 +910,8 @@ mod tests {
             bounds.push(bytes.len());
             bounds.sort_unstable();
             bounds.dedup();
-            let mut markers = Markers::default();
-            for w in bounds.windows(2) {
-                let (from, to) = (w[0], w[1]);
-                let piece = &bytes[from..to];
-                let may = r.may_match_within(&mut markers, &bytes, from, to);
-                if r.contains_match(piece) {
-                    proptest::prop_assert!(may, "missed {:?}", String::from_utf8_lossy(piece));
-                }
-                let host_after_marker = (0..piece.len()).any(|i| {
-                    [&b"//"[..], &b"\\/\\/"[..]].iter().any(|m| {
-                        piece[i..].starts_with(m)
-                            && matches!(r.match_host(piece, i + m.len(), true), HostMatch::Yes(_))
-                    })
-                });
-                proptest::prop_assert_eq!(may, host_after_marker);
+            if let Err(e) = check_pieces(&r, &bytes, &bounds) {
+                proptest::prop_assert!(false, "{}", e);
             }
         }
     }

@@ -39,7 +39,6 @@ mod source;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use lol_html::errors::RewritingError;
@@ -49,7 +48,7 @@ use lol_html::{
     HtmlRewriter, MemorySettings, OutputSink, Selector, Settings,
 };
 
-use self::source::{Event, Input, Item, Shared};
+use self::source::{Event, Input, Item, Queue, Shared};
 use crate::error::PipelineError;
 use crate::limits::Limits;
 use crate::rewrite::charset::{self, HtmlCharset};
@@ -102,10 +101,8 @@ pub(crate) struct HtmlStage {
     /// Input lol_html has been given but not emitted yet, from
     /// [`Shared::base`].
     held: Vec<u8>,
-    /// Edits and region bounds not applied yet, in source order.
-    events: VecDeque<Event>,
-    /// End of the last queued event: events must arrive in source order.
-    last_event_end: u64,
+    /// Edits and region bounds not applied yet.
+    queue: Queue,
     /// The handlers' items of the current write (kept to reuse its
     /// allocation).
     items: Vec<Item>,
@@ -177,8 +174,7 @@ impl HtmlStage {
             region: StreamReplacer::new(rules.clone()),
             rules,
             held: Vec::new(),
-            events: VecDeque::new(),
-            last_event_end: 0,
+            queue: Queue::default(),
             items: Vec::new(),
             scratch: Vec::new(),
             processed: 0,
@@ -221,7 +217,7 @@ impl HtmlStage {
         let result = rewriter.end();
         self.check(result)?;
         self.after_write(&[], out)?;
-        if !self.held.is_empty() || !self.events.is_empty() {
+        if !self.held.is_empty() || !self.queue.events.is_empty() {
             return Err(PipelineError::internal(
                 "lol_html ended without emitting all of its input",
             ));
@@ -309,57 +305,59 @@ impl HtmlStage {
             }
         }
         let chunk_start = input.chunk_start();
-        // One marker cursor for all the tags of this chunk (see
-        // `RewriteRules::may_match_within`).
+        // One marker cursor for all the tags and comments of this chunk
+        // (see `RewriteRules::rewrite_piece`).
         let mut markers = Markers::default();
         for item in self.items.iter().copied() {
-            let queued = match item {
-                Item::Tag { start, end } if start >= chunk_start => {
-                    let local = |p: u64| usize::try_from(p - chunk_start).ok();
-                    let (Some(a), Some(b)) = (local(start), local(end)) else {
-                        return Err(PipelineError::internal("start tag outside the chunk"));
-                    };
-                    // Most tags hold no URL of ours: the shared cursor
-                    // rejects them before the matcher runs.
-                    let edit = if self.rules.may_match_within(&mut markers, chunk, a, b) {
-                        chunk
-                            .get(a..b)
-                            .and_then(|tag| self.rules.rewrite_complete(tag))
-                    } else {
-                        None
-                    };
-                    edit.map(|(bytes, count)| (Event::Edit { start, end, bytes }, count))
+            let (start, end) = match item {
+                Item::Tag { start, end } | Item::Comment { start, end } => (start, end),
+                Item::RegionStart(p) => {
+                    self.queue.push(self.processed, Event::RegionStart(p))?;
+                    continue;
                 }
-                // A tag cut by the chunk boundary, or a comment: rewritten
-                // whole if it holds a URL of ours.
-                Item::Tag { start, end } | Item::Comment { start, end } => input
+                Item::RegionEnd(p) => {
+                    self.queue.push(self.processed, Event::RegionEnd(p))?;
+                    continue;
+                }
+            };
+            let from = self.queue.edits.len();
+            let count = if start >= chunk_start {
+                // Most tags hold no URL of ours: the shared cursor passes
+                // over them with a compare.
+                let local = |p: u64| usize::try_from(p - chunk_start).ok();
+                match (local(start), local(end)) {
+                    (Some(a), Some(b)) if a <= b && b <= chunk.len() => {
+                        self.rules
+                            .rewrite_piece(&mut markers, chunk, a, b, &mut self.queue.edits)
+                    }
+                    _ => return Err(PipelineError::internal("HTML item outside the chunk")),
+                }
+            } else {
+                // A tag or comment cut by the chunk boundary.
+                let (rules, edits) = (&self.rules, &mut self.queue.edits);
+                input
                     .with_contiguous(start, end, &mut self.scratch, |b| {
-                        self.rules.rewrite_complete(b)
+                        rules.rewrite_piece(&mut Markers::default(), b, 0, b.len(), edits)
                     })
                     .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?
-                    .map(|(bytes, count)| (Event::Edit { start, end, bytes }, count)),
-                Item::RegionStart(p) => Some((Event::RegionStart(p), 0)),
-                Item::RegionEnd(p) => Some((Event::RegionEnd(p), 0)),
             };
-            if let Some((event, count)) = queued {
-                push_event(
-                    &mut self.events,
-                    &mut self.last_event_end,
-                    self.processed,
-                    event,
-                )?;
+            if count > 0 {
+                let bytes = from..self.queue.edits.len();
+                self.queue
+                    .push(self.processed, Event::Edit { start, end, bytes })?;
                 self.rewritten += count;
             }
         }
         emit(
             input,
             lol_out,
-            &mut self.events,
+            &mut self.queue,
             &mut self.processed,
             &mut self.region,
             &mut self.in_region,
             out,
         )?;
+        self.queue.release_edits();
         // Keep what lol_html has not emitted (or an edit still waits for).
         let keep = self.processed;
         if keep < chunk_start {
@@ -375,7 +373,7 @@ impl HtmlStage {
             self.held
                 .extend_from_slice(chunk.get(k..).unwrap_or_default());
         }
-        borrow(&self.shared)?.base = keep;
+        borrow(&self.shared)?.set_base(keep);
         Ok(())
     }
 }
@@ -391,38 +389,19 @@ fn reserve_capped(v: &mut Vec<u8>, more: usize, cap: usize) {
     }
 }
 
-/// Queues an event; it must not point at bytes already copied on or
-/// before an earlier event (that would mean we missed our chance to apply
-/// it).
-fn push_event(
-    events: &mut VecDeque<Event>,
-    last_event_end: &mut u64,
-    processed: u64,
-    event: Event,
-) -> Result<(), PipelineError> {
-    if event.start() < processed || event.start() < *last_event_end {
-        return Err(PipelineError::internal(
-            "an HTML edit arrived after its bytes were emitted",
-        ));
-    }
-    *last_event_end = event.end();
-    events.push_back(event);
-    Ok(())
-}
-
 /// Copies what lol_html has emitted (up to `target`) on, applying queued
 /// events.
 fn emit(
     input: Input<'_>,
     target: u64,
-    events: &mut VecDeque<Event>,
+    queue: &mut Queue,
     processed: &mut u64,
     region: &mut StreamReplacer,
     in_region: &mut bool,
     out: &mut impl ByteSink,
 ) -> Result<(), PipelineError> {
     loop {
-        let next = events.front().map(Event::start);
+        let next = queue.events.front().map(Event::start);
         let stop = match next {
             Some(p) if p <= target => p,
             _ => target,
@@ -448,7 +427,7 @@ fn emit(
             }
             *processed = stop;
         }
-        match events.front() {
+        match queue.events.front() {
             Some(ev) if ev.start() <= target => {
                 if let Event::Edit { end, .. } = ev {
                     if *end > target {
@@ -459,12 +438,16 @@ fn emit(
             }
             _ => break,
         }
-        match events.pop_front() {
+        match queue.events.pop_front() {
             Some(Event::Edit { end, bytes, .. }) => {
                 if *in_region {
                     return Err(PipelineError::internal("an attribute edit inside raw text"));
                 }
-                out.put(&bytes)?;
+                let bytes = queue
+                    .edits
+                    .get(bytes)
+                    .ok_or_else(|| PipelineError::internal("an HTML edit outside its buffer"))?;
+                out.put(bytes)?;
                 *processed = end;
             }
             Some(Event::RegionStart(_)) if !*in_region => *in_region = true,

@@ -10,6 +10,8 @@
 //! and turns the items into [`Event`]s that it applies while copying the
 //! input on. Offsets are absolute `u64` positions in the decoded body.
 
+use std::collections::VecDeque;
+
 use crate::error::PipelineError;
 
 /// What a handler saw, recorded during `write`, in source order.
@@ -28,11 +30,14 @@ pub(super) enum Item {
 /// Something to do at a source position while copying the input on.
 #[derive(Debug)]
 pub(super) enum Event {
-    /// Replace `start..end` (a start tag or a comment) with `bytes`.
+    /// Replace `start..end` (a start tag or a comment) with the bytes at
+    /// `bytes` in [`Queue::edits`] (one buffer for all edits rather
+    /// than a `Vec` each: an allocation per rewritten tag showed up in the
+    /// profile).
     Edit {
         start: u64,
         end: u64,
-        bytes: Vec<u8>,
+        bytes: std::ops::Range<usize>,
     },
     /// Raw text starts here: stream it through the byte replacer.
     RegionStart(u64),
@@ -56,6 +61,55 @@ impl Event {
     }
 }
 
+/// The events not applied yet, in source order, and the bytes of their
+/// edits.
+#[derive(Debug, Default)]
+pub(super) struct Queue {
+    pub(super) events: VecDeque<Event>,
+    /// The bytes of the queued edits (see [`Event::Edit`]).
+    pub(super) edits: Vec<u8>,
+    /// End of the last queued event: events must arrive in source order.
+    last_end: u64,
+}
+
+impl Queue {
+    /// Queues an event; it must not point at bytes already copied on
+    /// (before `processed`) or before an earlier event (that would mean we
+    /// missed our chance to apply it).
+    pub(super) fn push(&mut self, processed: u64, event: Event) -> Result<(), PipelineError> {
+        if event.start() < processed || event.start() < self.last_end {
+            return Err(PipelineError::internal(
+                "an HTML edit arrived after its bytes were emitted",
+            ));
+        }
+        self.last_end = event.end();
+        self.events.push_back(event);
+        Ok(())
+    }
+
+    /// Drops the bytes of the edits already applied: all of them when no
+    /// edit is queued (the usual case after a write), else those before
+    /// the first queued one, moving the ranges of the queued ones down.
+    pub(super) fn release_edits(&mut self) {
+        let first = self.events.iter().find_map(|e| match e {
+            Event::Edit { bytes, .. } => Some(bytes.start),
+            _ => None,
+        });
+        match first {
+            None => self.edits.clear(),
+            Some(0) => {}
+            Some(k) => {
+                self.edits.drain(..k);
+                for e in &mut self.events {
+                    if let Event::Edit { bytes, .. } = e {
+                        *bytes = bytes.start - k..bytes.end - k;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The state lol_html's handlers and output sink share with the stage
 /// during one `write`.
 #[derive(Debug, Default)]
@@ -67,6 +121,10 @@ pub(super) struct Shared {
     pub(super) lol_out: u64,
     /// What the handlers saw during this write.
     pub(super) items: Vec<Item>,
+    /// End of the last item recorded, or `base` when none has been this
+    /// write: kept here so that a handler's order check does not have to
+    /// look at the last item.
+    last_end: u64,
     /// An error raised inside a handler, reported after lol_html returns.
     pub(super) fault: Option<PipelineError>,
     /// Debug builds: the bytes lol_html emitted during this write, checked
@@ -75,6 +133,12 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// Sets the input base for the next write (see [`Shared::base`]).
+    pub(super) fn set_base(&mut self, base: u64) {
+        self.base = base;
+        self.last_end = base;
+    }
+
     /// Converts a lol_html source offset (a `usize`, which wraps past 4 GiB
     /// on wasm32) to an absolute position, using the fact that it always
     /// lies within the input not yet emitted.
@@ -90,16 +154,16 @@ impl Shared {
             Item::Tag { start, .. } | Item::Comment { start, .. } => start,
             Item::RegionStart(p) | Item::RegionEnd(p) => p,
         };
-        let last_end = match self.items.last() {
-            Some(Item::Tag { end, .. } | Item::Comment { end, .. }) => *end,
-            Some(Item::RegionStart(p) | Item::RegionEnd(p)) => *p,
-            None => self.base,
+        let end = match item {
+            Item::Tag { end, .. } | Item::Comment { end, .. } => end,
+            Item::RegionStart(p) | Item::RegionEnd(p) => p,
         };
-        if start < last_end {
+        if start < self.last_end {
             return Err(PipelineError::internal(
                 "lol_html reported HTML out of source order",
             ));
         }
+        self.last_end = end;
         self.items.push(item);
         Ok(())
     }
@@ -202,14 +266,39 @@ mod tests {
 
     #[test]
     fn items_must_come_in_source_order() {
-        let mut s = Shared {
-            base: 5,
-            ..Shared::default()
-        };
+        let mut s = Shared::default();
+        s.set_base(5);
         assert!(s.record(Item::RegionStart(4)).is_err());
         assert!(s.record(Item::Tag { start: 5, end: 9 }).is_ok());
         assert!(s.record(Item::RegionStart(9)).is_ok());
         assert!(s.record(Item::Comment { start: 8, end: 12 }).is_err());
         assert!(s.record(Item::RegionEnd(20)).is_ok());
+    }
+
+    #[test]
+    fn released_edit_bytes_keep_the_queued_ranges() {
+        let mut q = Queue::default();
+        q.edits.extend_from_slice(b"aaabbb");
+        let edit = |start, bytes| Event::Edit {
+            start,
+            end: start + 1,
+            bytes,
+        };
+        q.push(0, edit(0, 0..3)).unwrap();
+        q.push(0, Event::RegionStart(5)).unwrap();
+        q.push(0, edit(6, 3..6)).unwrap();
+        assert!(q.push(0, edit(6, 6..6)).is_err());
+        q.release_edits();
+        assert_eq!(q.edits, b"aaabbb");
+        q.events.pop_front();
+        q.release_edits();
+        assert_eq!(q.edits, b"bbb");
+        match &q.events[1] {
+            Event::Edit { bytes, .. } => assert_eq!(&q.edits[bytes.clone()], b"bbb"),
+            other => panic!("{other:?}"),
+        }
+        q.events.clear();
+        q.release_edits();
+        assert!(q.edits.is_empty());
     }
 }
