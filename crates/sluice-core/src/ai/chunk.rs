@@ -47,9 +47,7 @@ pub(crate) enum ChunkError {
 
 /// Inspects one event's data (already known not to be `[DONE]`).
 pub(crate) fn inspect(data: &str) -> Result<ChunkFacts, ChunkError> {
-    // A struct also deserialises from a JSON array, so only objects may
-    // take the fast path.
-    if data.trim_start().starts_with('{') {
+    if starts_an_object(data) {
         if let Ok(chunk) = serde_json::from_str::<FastChunk<'_>>(data) {
             return Ok(chunk.facts());
         }
@@ -67,12 +65,19 @@ pub(crate) fn inspect(data: &str) -> Result<ChunkFacts, ChunkError> {
 /// per-event CPU. Every event is still validated as a whole JSON object.
 pub(crate) fn inspect_usage(data: &str) -> Result<Option<ChunkFacts>, ChunkError> {
     if !may_hold_usage_object(data)
-        && data.trim_start().starts_with('{')
+        && starts_an_object(data)
         && serde_json::from_str::<IgnoredAny>(data).is_ok()
     {
         return Ok(None);
     }
     inspect(data).map(Some)
+}
+
+/// Whether `data` can only be a JSON object: a struct (and `IgnoredAny`)
+/// also deserialises from a JSON array or any other value, so only this
+/// shape may take a fast path.
+fn starts_an_object(data: &str) -> bool {
+    data.trim_start().starts_with('{')
 }
 
 /// A superset test for "some object in `data` has a `usage` member whose

@@ -146,10 +146,21 @@ impl Markers {
         }
         let plain_at = Self::advance(&mut self.plain, plain, buf, at);
         let json_at = Self::advance(&mut self.json, json, buf, at);
-        match (plain_at, json_at) {
-            (Some(p), Some(j)) if j < p => Some((j, *json_len, true)),
-            (Some(p), _) => Some((p, *plain_len, false)),
-            (None, Some(j)) => Some((j, *json_len, true)),
+        Self::earlier(plain_at, *plain_len, json_at, *json_len)
+    }
+
+    /// The earlier of the next plain and the next JSON-escaped marker: its
+    /// start, its length and whether it is the JSON-escaped form.
+    fn earlier(
+        plain: Option<usize>,
+        plain_len: usize,
+        json: Option<usize>,
+        json_len: usize,
+    ) -> Option<(usize, usize, bool)> {
+        match (plain, json) {
+            (Some(p), Some(j)) if j < p => Some((j, json_len, true)),
+            (Some(p), _) => Some((p, plain_len, false)),
+            (None, Some(j)) => Some((j, json_len, true)),
             (None, None) => None,
         }
     }
@@ -381,11 +392,9 @@ impl RewriteRules {
             let j = Markers::advance_with(&mut json_next, at, |at| {
                 piece.get(at..).and_then(|rest| json.find(rest))
             });
-            let (i, marker_len, is_json) = match (p, j) {
-                (Some(p), Some(j)) if j < p => (j, *json_len, true),
-                (Some(p), _) => (p, *plain_len, false),
-                (None, Some(j)) => (j, *json_len, true),
-                (None, None) => break,
+            let Some((i, marker_len, is_json)) = Markers::earlier(p, *plain_len, j, *json_len)
+            else {
+                break;
             };
             // Markers overlap (`///host`): the next one may start one on.
             at = i + 1;

@@ -150,13 +150,9 @@ impl Shared {
 
     /// Records an item; items must come in source order.
     pub(super) fn record(&mut self, item: Item) -> Result<(), PipelineError> {
-        let start = match item {
-            Item::Tag { start, .. } | Item::Comment { start, .. } => start,
-            Item::RegionStart(p) | Item::RegionEnd(p) => p,
-        };
-        let end = match item {
-            Item::Tag { end, .. } | Item::Comment { end, .. } => end,
-            Item::RegionStart(p) | Item::RegionEnd(p) => p,
+        let (start, end) = match item {
+            Item::Tag { start, end } | Item::Comment { start, end } => (start, end),
+            Item::RegionStart(p) | Item::RegionEnd(p) => (p, p),
         };
         if start < self.last_end {
             return Err(PipelineError::internal(
