@@ -302,9 +302,7 @@ fn interleaved_ratio(name: &str, pages: &[&Page], rounds: usize) {
                 .sum()
         });
     }
-    let mibs = |bytes: f64, ns: u128| bytes / (ns as f64 / 1e9) / f64::from(1 << 20);
-    let best = |s: Spent| mibs(total as f64, s.min);
-    let summed = |s: Spent| mibs(total as f64 * rounds as f64, s.sum);
+    let best = |s: Spent| total as f64 / (s.min as f64 / 1e9) / f64::from(1 << 20);
     println!(
         "ratio {name}: best round: lol_html_noop {:.1} MiB/s, html_identity {:.1} MiB/s, \
          replacer {:.1} MiB/s; html_identity / floor = {:.1}% ({rounds} interleaved rounds, \
@@ -313,7 +311,7 @@ fn interleaved_ratio(name: &str, pages: &[&Page], rounds: usize) {
         best(spent[1]),
         best(spent[2]),
         100.0 * spent[0].min as f64 / spent[1].min as f64,
-        100.0 * summed(spent[1]) / summed(spent[0]),
+        100.0 * spent[0].sum as f64 / spent[1].sum as f64,
     );
 }
 
