@@ -6,6 +6,7 @@
 //! platform's bodies and the types defined here.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+pub mod access;
 pub mod ai;
 mod codec;
 pub mod content_kind;
@@ -16,6 +17,7 @@ pub mod limits;
 pub mod pipeline;
 pub mod rewrite;
 pub mod settings;
+pub mod sink;
 pub mod stream;
 pub use content_kind::{charset_from_content_type, ContentKind};
 pub use encoding::{accept_encoding_supported, ContentEncoding};

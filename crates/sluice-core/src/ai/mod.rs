@@ -23,6 +23,7 @@ pub mod auth;
 mod chunk;
 pub mod errors;
 pub mod fallback;
+pub mod provider_headers;
 pub mod relay;
 pub mod request;
 pub mod routes;

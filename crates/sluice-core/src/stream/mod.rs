@@ -103,6 +103,7 @@
 //! assert_eq!(client, b"0 1 2 ");
 //! ```
 
+pub mod detect;
 pub mod dispatch;
 pub mod error;
 pub(crate) mod headers;
@@ -114,6 +115,7 @@ pub mod plan;
 pub mod sse;
 pub mod upstream;
 
+pub use detect::{detect, Strategy};
 pub use error::{DecodeError, ErrorClass, FrameError, PlanError};
 pub use outcome::{Next, OutputKind, Rejection, ResponseHead, ERROR_CLASS_HEADER, REJECT_STATUS};
 pub use plan::{PlanPolicy, UpstreamPlan, ValidatedPlan};
