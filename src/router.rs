@@ -1,70 +1,35 @@
-//! Request routing: the one place that decides which handler owns a
-//! request.
+//! Every kind of traffic, at a glance: the one place that decides which
+//! handler owns a request. Routes are checked in order; the publisher
+//! proxy owns everything no other route claims. Planned streams are chosen
+//! by the `origin` backend's answer, never by the client.
 
 use std::time::Instant;
 
 use error_stack::Report;
 use fastly::{Request, Response};
+use sluice_core::stream::Strategy;
 
-use crate::access_log::AccessRecord;
-use crate::config;
-use crate::edge_error::{self, EdgeError};
-use crate::publisher::{self, Ctx};
-use crate::request_view::RequestView;
+use crate::lifecycle::{self, Cx, EdgeError, Outcome};
+use crate::publisher::Fetched;
+use crate::{gateway, plans, publisher};
 
-/// Routes one client request. Returns `Some(response)` for `main` to send,
-/// or `None` when the handler has already streamed the response.
+/// Routes one client request through the lifecycle. Returns the response
+/// for `main` to send, or `None` when it has gone out already.
 pub fn route_request(req: Request, started: Instant) -> Option<Response> {
-    let settings = config::load();
-    init_logging(
-        settings
-            .as_ref()
-            .map(|s| config::log_filter(s.log_level))
-            .unwrap_or(log::LevelFilter::Info),
-    );
-    let settings = match settings {
-        Ok(s) => s,
-        Err(e) => {
-            let report = Report::new(EdgeError::Config).attach(e.to_string());
-            return Some(edge_error::respond(&report, Some(&e.to_string())));
+    lifecycle::serve(req, started, |req, cx| {
+        if let Some(claim) = gateway::claims(&req, cx.settings) {
+            return gateway::handle(req, claim, cx); // AI gateway (OpenAI-compatible)
         }
-    };
-    let view = RequestView::of(&req);
-    let mut record = AccessRecord {
-        method: req.get_method_str().to_owned(),
-        path: req.get_path().to_owned(),
-        ..AccessRecord::default()
-    };
-    if let Some(claim) = crate::gateway::claims(&req, &settings) {
-        return crate::gateway::handle(req, claim, &settings, started, record);
-    }
-    let ctx = Ctx {
-        started,
-        view: &view,
-        settings: &settings,
-    };
-    match publisher::handle_publisher_request(req, &ctx, &mut record) {
-        Ok(answer) => publisher::send(answer, &ctx, record),
-        Err(report) => {
-            let err = *report.current_context();
-            record.mode = "error";
-            record.status = err.status().as_u16();
-            record.error_class = Some(err.class());
-            record.emit(started, None);
-            Some(edge_error::respond(&report, None))
-        }
-    }
+        publisher(req, cx)
+    })
 }
 
-/// Initialises `log-fastly`: general lines go to the `sluice` endpoint,
-/// access lines to `access`. Viceroy prints both to stdout.
-fn init_logging(level: log::LevelFilter) {
-    let result = log_fastly::Logger::builder()
-        .max_level(level)
-        .default_endpoint("sluice")
-        .endpoint(crate::access_log::TARGET)
-        .try_init();
-    if result.is_err() {
-        // Already initialised (never expected: one request per instance).
+/// The publisher proxy, and the planned streams its origin may answer with.
+fn publisher(req: Request, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>> {
+    match publisher::fetch(req, cx)? {
+        Fetched::Page(resp) => publisher::deliver(resp, cx), // stream, buffer or pass through
+        Fetched::Planned(Strategy::Hosted, resp) => plans::hosted::relay(resp, cx),
+        Fetched::Planned(Strategy::Dispatch, resp) => plans::dispatch::run(resp, cx),
+        Fetched::Planned(Strategy::UpstreamPlan, resp) => plans::upstream_plan::run(resp, cx),
     }
 }

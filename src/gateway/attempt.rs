@@ -1,25 +1,26 @@
 //! Upstream attempts: send to `llm` (then `llm_fallback` before the first
-//! byte), relay the SSE stream event by event, and end it cleanly.
+//! byte), relay the SSE stream event by event, and end it cleanly or with
+//! an in-band error event.
 
-use std::io::{Read, Write};
-use std::rc::Rc;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use fastly::http::header;
-use fastly::{Backend as FastlyBackend, Request, Response};
+use error_stack::Report;
+use fastly::http::HeaderValue;
+use fastly::{Backend as FastlyBackend, Request};
 use sluice_core::ai::auth::ProviderKey;
 use sluice_core::ai::fallback::{Backend, Decision, Failure, RetryPolicy};
+use sluice_core::ai::provider_headers;
 use sluice_core::ai::relay::{FeedError, RelayConfig, SseRelay, StreamEnd};
 use sluice_core::ai::request::Prepared;
 use sluice_core::ai::routes::Route;
 use sluice_core::ai::usage::UsageRecord;
 use sluice_core::ai::ApiError;
-use sluice_core::http::hop_by_hop;
 
-use super::error_response;
-use crate::access_log::AccessRecord;
-use crate::config::Settings;
-use crate::sink::{ClientSink, SinkStats};
+use super::api;
+use crate::lifecycle::message::{self, Parts};
+use crate::lifecycle::pump::{pump, Flow, Pumped};
+use crate::lifecycle::{backend, Cx, EdgeError, Outcome};
 
 /// Backend names in `fastly.toml`.
 const PRIMARY: &str = "llm";
@@ -28,46 +29,60 @@ const FALLBACK: &str = "llm_fallback";
 /// How one attempt ended.
 // One short-lived value per attempt: boxing the response buys nothing.
 #[allow(clippy::large_enum_variant)]
-enum Outcome {
-    /// The response is done (sent, or returned for `main` to send).
-    Done(Option<Response>),
+enum Attempt {
+    /// The request is answered (sent, or a response for `main`).
+    Done(Outcome),
     /// Failed before anything reached the client: may fall back.
     Failed(Failure),
 }
 
 /// Runs the attempts for one request.
-#[allow(clippy::too_many_arguments)]
 pub fn run(
     client: &Request,
     route: Route,
     prepared: &Prepared<'_>,
     provider: &ProviderKey,
-    settings: &Settings,
     floor: bool,
-    started: Instant,
-    mut record: AccessRecord,
-) -> Option<Response> {
+    cx: &mut Cx<'_>,
+) -> Result<Outcome, Report<EdgeError>> {
     let policy = RetryPolicy::default()
-        .with_max_attempts(settings.ai_max_attempts)
-        .with_initial_backoff(Duration::from_millis(settings.ai_backoff_ms));
+        .with_max_attempts(cx.settings.ai_max_attempts)
+        .with_initial_backoff(Duration::from_millis(cx.settings.ai_backoff_ms));
     let fallback_configured = FastlyBackend::from_name(FALLBACK).is_ok_and(|b| b.exists());
-    let mut attempt = 1u32;
-    let mut backend = Backend::Primary;
+    let mut authorization = HeaderValue::from_str(provider.authorization_value())
+        .map_err(|_| api(ApiError::bad_gateway()).attach("provider key is not a header value"))?;
+    authorization.set_sensitive(true);
+    let headers = provider_headers::provider_request(
+        &message::request_headers(client),
+        &authorization,
+        route.has_json_body(),
+    );
+    let (mut attempt, mut backend) = (1u32, Backend::Primary);
     loop {
         let name = match backend {
             Backend::Primary => PRIMARY,
             Backend::Fallback => FALLBACK,
         };
-        record.backend = Some(name);
-        record.attempts = attempt;
-        let upstream = upstream_request(client, route, prepared, provider);
-        let outcome = match upstream.send(name) {
-            Err(e) => Outcome::Failed(send_failure(&e)),
-            Ok(resp) => respond(resp, prepared, floor, started, &mut record),
-        };
-        let failure = match outcome {
-            Outcome::Done(resp) => return resp,
-            Outcome::Failed(f) => f,
+        cx.record.backend = Some(name);
+        cx.record.attempts = attempt;
+        let mut req = Request::new(
+            client.get_method().clone(),
+            format!("http://llm{}", route.upstream_path()),
+        );
+        message::set_request_headers(&mut req, &headers);
+        if route.has_json_body() {
+            req.set_body(prepared.body.to_vec());
+        }
+        let failure = match backend::send(req, name, None) {
+            Err(report) => match report.current_context() {
+                EdgeError::OriginTimeout => Failure::Timeout,
+                EdgeError::OriginInvalid => Failure::Read,
+                _ => Failure::Connect,
+            },
+            Ok(resp) => match respond(Parts::of(resp), prepared, floor, cx)? {
+                Attempt::Done(outcome) => return Ok(outcome),
+                Attempt::Failed(f) => f,
+            },
         };
         log::warn!("llm attempt {attempt} on `{name}` failed before the first byte: {failure:?}");
         match policy.decide(attempt, failure, false, fallback_configured) {
@@ -77,238 +92,110 @@ pub fn run(
                 backoff,
             } => {
                 std::thread::sleep(backoff);
-                attempt = next;
-                backend = b;
+                (attempt, backend) = (next, b);
             }
             Decision::GiveUp(why) => {
-                log::warn!("giving up after {attempt} attempt(s): {why:?}");
-                let err = failure.api_error();
-                record.status = err.status();
-                record.error_class = Some(err.kind());
-                record.emit(started, None);
-                return Some(error_response(&err));
+                return Err(api(failure.api_error()).attach(format!("giving up: {why:?}")));
             }
         }
-    }
-}
-
-/// The request the provider sees: the client's headers minus its key,
-/// cookies and connection-scoped or spoofable headers, plus the provider
-/// key. Identity encoding, so the edge can read the event stream.
-fn upstream_request(
-    client: &Request,
-    route: Route,
-    prepared: &Prepared<'_>,
-    provider: &ProviderKey,
-) -> Request {
-    let mut req = Request::new(
-        client.get_method().clone(),
-        format!("http://llm{}", route.upstream_path()),
-    );
-    for (name, value) in client.get_headers() {
-        let n = name.as_str();
-        if hop_by_hop::is_reserved(n)
-            || n.eq_ignore_ascii_case("authorization")
-            || n.eq_ignore_ascii_case("cookie")
-            || n.eq_ignore_ascii_case("accept-encoding")
-        {
-            continue;
-        }
-        req.append_header(name.clone(), value.clone());
-    }
-    req.set_header(header::AUTHORIZATION, provider.authorization_value());
-    req.set_header(header::ACCEPT_ENCODING, "identity");
-    if route.has_json_body() {
-        req.set_header(header::CONTENT_TYPE, "application/json");
-        req.set_body(prepared.body.to_vec());
-    }
-    req
-}
-
-fn send_failure(e: &fastly::http::request::SendError) -> Failure {
-    use fastly::http::request::SendErrorCause as Cause;
-    match e.root_cause() {
-        Cause::HttpResponseTimeout | Cause::ConnectionTimeout | Cause::DnsTimeout => {
-            Failure::Timeout
-        }
-        Cause::HttpIncompleteResponse | Cause::ConnectionTerminated => Failure::Read,
-        _ => Failure::Connect,
     }
 }
 
 /// Handles one upstream response head.
 fn respond(
-    mut resp: Response,
+    mut resp: Parts,
     prepared: &Prepared<'_>,
     floor: bool,
-    started: Instant,
-    record: &mut AccessRecord,
-) -> Outcome {
-    let status = resp.get_status().as_u16();
-    strip_response_headers(&mut resp);
+    cx: &mut Cx<'_>,
+) -> Result<Attempt, Report<EdgeError>> {
+    provider_headers::client_response(&mut resp.head.headers);
+    let status = resp.status();
     if let Some(failure) = Failure::from_status(status) {
         if failure.is_retryable() {
-            return Outcome::Failed(failure);
+            return Ok(Attempt::Failed(failure));
         }
-        // The request's own fault: pass the provider's error through,
-        // except authentication failures, which are the edge's to own.
-        record.status = status;
-        std::mem::take(record).emit(started, None);
+        // Authentication failures are the edge's to own: the provider
+        // refused the provider key, not the client's.
         if status == 401 || status == 403 {
-            log::error!("the provider rejected the provider key (status {status})");
-            return Outcome::Done(Some(error_response(&ApiError::bad_gateway())));
+            return Err(api(ApiError::bad_gateway())
+                .attach(format!("the provider rejected the provider key ({status})")));
         }
-        return Outcome::Done(Some(resp));
+        // The request's own fault: the provider's error goes through.
+        return Ok(Attempt::Done(Outcome::Respond(resp.into_response())));
     }
-    record.status = status;
+    if !prepared.stream && !floor {
+        return Ok(Attempt::Done(Outcome::Respond(resp.into_response())));
+    }
+    provider_headers::event_stream(&mut resp.head.headers);
+    let (head, mut upstream) = resp.into_head_and_body();
+    let mut sink = cx.sink(head);
     if floor {
-        return Outcome::Done(relay_floor(resp, started, record));
+        // The benchmark floor: the same body, unparsed, one flush per read.
+        pump(&mut upstream, |chunk| {
+            sink.write_all(chunk)
+                .and_then(|()| sink.flush())
+                .map(|()| Flow::More)
+        })
+        .map_err(|_| Report::new(EdgeError::ClientGone))?;
+        sink.finish()
+            .map_err(|_| Report::new(EdgeError::ClientGone))?;
+        return Ok(Attempt::Done(Outcome::Sent));
     }
-    if !prepared.stream {
-        std::mem::take(record).emit(started, None);
-        return Outcome::Done(Some(resp));
-    }
-    relay_sse(resp, prepared, started, record)
-}
-
-fn strip_response_headers(resp: &mut Response) {
-    let connection: Vec<String> = resp
-        .get_header_all_str(header::CONNECTION)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    for name in hop_by_hop::names_to_strip(connection.iter().map(String::as_str)) {
-        resp.remove_header(name.as_str());
-    }
-    resp.remove_header(header::SET_COOKIE);
-}
-
-/// Relays an SSE completion event by event, with a flush after each.
-fn relay_sse(
-    mut resp: Response,
-    prepared: &Prepared<'_>,
-    started: Instant,
-    record: &mut AccessRecord,
-) -> Outcome {
-    let mut upstream = resp.take_body();
-    resp.remove_header(header::CONTENT_LENGTH);
-    resp.set_header(header::CACHE_CONTROL, "no-cache");
-    let stats = Rc::new(SinkStats::default());
-    let mut sink = ClientSink::streaming(resp, Rc::clone(&stats));
     let mut relay = SseRelay::new(RelayConfig::for_request(prepared));
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut ttft = None;
-    let failure: Option<ApiError> = loop {
-        let n = match upstream.read(&mut buf) {
-            Ok(0) => break None,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                if !relay.has_written() {
-                    return Outcome::Failed(Failure::Read);
-                }
-                log::warn!("llm stream broke off mid-stream: {e}");
-                break Some(ApiError::stream_interrupted());
-            }
-        };
-        let fed = relay.feed_each(&buf[..n], |event| {
+    let (started, mut ttft) = (cx.started, None);
+    let pumped = pump(&mut upstream, |chunk| {
+        let progress = relay.feed_each(chunk, |event| {
             sink.write_all(event)?;
             sink.flush()
-        });
-        match fed {
-            Ok(progress) => {
-                if progress.first_token && ttft.is_none() {
-                    ttft = Some(started.elapsed());
-                }
-                if progress.done {
-                    break None;
-                }
-            }
-            Err(FeedError::Downstream(e)) => {
-                // The client went away: dropping the upstream body closes
-                // the provider connection, which cancels the completion.
-                log::info!("client disconnected mid-stream: {e}");
-                drop(upstream);
-                record.abort = Some("client_disconnect".to_owned());
-                finish_record(record, &relay, ttft, started, &stats);
-                return Outcome::Done(None);
-            }
-            Err(FeedError::Upstream(e)) => {
-                if !relay.has_written() {
-                    return Outcome::Failed(e.failure());
-                }
-                log::warn!("malformed llm stream: {e}");
-                break Some(e.api_error());
-            }
+        })?;
+        if progress.first_token && ttft.is_none() {
+            ttft = Some(started.elapsed());
+        }
+        Ok::<_, FeedError<std::io::Error>>(if progress.done {
+            Flow::Stop
+        } else {
+            Flow::More
+        })
+    });
+    let failure = match pumped {
+        Ok(()) => match relay.finish() {
+            StreamEnd::Complete => None,
+            StreamEnd::Failed | StreamEnd::Truncated { .. } => Some(ApiError::stream_interrupted()),
+        },
+        Err(_) if !relay.has_written() => return Ok(Attempt::Failed(Failure::Read)),
+        Err(Pumped::Read(e)) => {
+            log::warn!("llm stream broke off mid-stream: {e}");
+            Some(ApiError::stream_interrupted())
+        }
+        Err(Pumped::Handler(FeedError::Upstream(e))) => {
+            log::warn!("malformed llm stream: {e}");
+            Some(e.api_error())
+        }
+        Err(Pumped::Handler(FeedError::Downstream(e))) => {
+            // Dropping the upstream body closes the provider connection,
+            // which cancels the completion.
+            drop(upstream);
+            record_usage(cx, &relay, ttft, started);
+            return Err(Report::new(EdgeError::ClientGone).attach(e.to_string()));
         }
     };
-    let failure = failure.or_else(|| match relay.finish() {
-        StreamEnd::Complete => None,
-        StreamEnd::Failed | StreamEnd::Truncated { .. } => Some(ApiError::stream_interrupted()),
-    });
-    if let Some(err) = failure {
-        if !relay.has_written() {
-            return Outcome::Failed(Failure::Read);
-        }
-        let mut tail = Vec::new();
-        relay.fail(&err, &mut tail);
-        record.abort = Some(err.kind().to_owned());
-        if sink.write_all(&tail).and_then(|()| sink.flush()).is_err() {
-            finish_record(record, &relay, ttft, started, &stats);
-            return Outcome::Done(None);
-        }
-    }
-    if let Err(e) = sink.finish() {
-        log::info!("client stream did not finish: {e}");
-    }
-    finish_record(record, &relay, ttft, started, &stats);
-    Outcome::Done(None)
+    record_usage(cx, &relay, ttft, started);
+    let Some(err) = failure else {
+        sink.finish()
+            .map_err(|e| Report::new(EdgeError::ClientGone).attach(e.to_string()))?;
+        return Ok(Attempt::Done(Outcome::Sent));
+    };
+    // After the first byte a failure is an in-band error event, then a
+    // clean end of the HTTP response.
+    let mut tail = Vec::new();
+    relay.fail(&err, &mut tail);
+    let gone = |e: std::io::Error| Report::new(EdgeError::ClientGone).attach(e.to_string());
+    sink.write_all(&tail).map_err(gone)?;
+    sink.finish().map_err(gone)?;
+    Err(api(err))
 }
 
-fn finish_record(
-    record: &mut AccessRecord,
-    relay: &SseRelay,
-    ttft: Option<Duration>,
-    started: Instant,
-    stats: &SinkStats,
-) {
+fn record_usage(cx: &mut Cx<'_>, relay: &SseRelay, ttft: Option<Duration>, started: Instant) {
     let usage = UsageRecord::new(relay.usage(), ttft, started.elapsed());
-    record.llm = serde_json::from_str(&usage.to_json()).ok();
-    record.bytes_out = stats.bytes_out.get();
-    std::mem::take(record).emit(started, stats.committed_at.get());
-}
-
-/// The benchmark floor: the same upstream body copied to the client with
-/// no parsing, one flush per upstream chunk.
-fn relay_floor(
-    mut resp: Response,
-    started: Instant,
-    record: &mut AccessRecord,
-) -> Option<Response> {
-    let mut upstream = resp.take_body();
-    resp.remove_header(header::CONTENT_LENGTH);
-    let mut out = resp.stream_to_client();
-    let first = Instant::now();
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match upstream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                record.bytes_out += n as u64;
-                if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
-                    record.abort = Some("client_disconnect".to_owned());
-                    std::mem::take(record).emit(started, Some(first));
-                    return None;
-                }
-            }
-            Err(_) => {
-                record.abort = Some("upstream_read".to_owned());
-                std::mem::take(record).emit(started, Some(first));
-                return None;
-            }
-        }
-    }
-    let _ = out.finish();
-    std::mem::take(record).emit(started, Some(first));
-    None
+    cx.record.llm = serde_json::from_str(&usage.to_json()).ok();
 }

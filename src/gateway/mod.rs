@@ -1,166 +1,120 @@
 //! The AI streaming gateway: OpenAI-compatible routes relayed to the `llm`
 //! backend (and `llm_fallback` before the first byte).
 //!
-//! Phases: match route → authenticate the client key (SHA-256 digests in
-//! the Secret Store) → read and validate the body (capped) → attempt
+//! Phases: match the route → authenticate the client key (SHA-256 digests
+//! in the Secret Store) → read and validate the body (capped) → attempt
 //! upstream with the provider key → relay SSE event by event (flush per
-//! event) → log usage. All protocol logic is in `sluice_core::ai`; this
-//! module only does I/O.
+//! event) → usage in the access line. All protocol logic is in
+//! `sluice_core::ai`; this module only does I/O.
 
 mod attempt;
 
-use std::io::Read;
-use std::time::Instant;
-
+use error_stack::Report;
 use fastly::http::header;
-use fastly::{Request, Response};
+use fastly::Request;
 use sluice_core::ai::auth::{ClientKeys, ProviderKey};
 use sluice_core::ai::request::{prepare, BodyCollector, RequestLimits};
 use sluice_core::ai::routes::{RouteMatch, Routes};
 use sluice_core::ai::ApiError;
+use sluice_core::settings::Settings;
 
-use crate::access_log::AccessRecord;
-use crate::config::Settings;
+use crate::lifecycle::pump::{pump, Flow, Pumped};
+use crate::lifecycle::{Cx, EdgeError, Outcome, Style};
 use crate::stores;
 
 /// Secret Store key with the accepted client key digests.
 pub const CLIENT_KEYS: &str = "client_key_sha256";
 /// Secret Store key with the provider key.
 pub const PROVIDER_KEY: &str = "llm_api_key";
+/// Path prefix of the unparsed relay (the load benchmark's floor).
+#[cfg(feature = "bench-routes")]
+const RELAY_FLOOR: &str = "/__relay";
 
-/// Where a gateway request goes.
-pub enum Claim {
-    /// The OpenAI-compatible routes.
-    Gateway(Routes),
-    /// The unparsed relay floor for benchmarks.
-    RelayFloor(Routes),
+/// A request the gateway owns: its routes, and whether it is the relay
+/// floor (benchmark builds only).
+pub struct Claim {
+    routes: Routes,
+    floor: bool,
 }
 
 /// Decides whether the gateway owns this request.
 pub fn claims(req: &Request, settings: &Settings) -> Option<Claim> {
     let routes = Routes::new().with_prefix(&settings.ai_prefix).ok()?;
-    let path = req.get_path();
-    if settings.ai_relay_floor {
-        if let Some(rest) = path.strip_prefix("/__relay") {
-            if !matches!(
-                routes.match_request(req.get_method_str(), rest),
-                RouteMatch::NotGateway
-            ) {
-                return Some(Claim::RelayFloor(routes));
-            }
+    let method = req.get_method_str();
+    #[cfg(feature = "bench-routes")]
+    if let Some(rest) = req.get_path().strip_prefix(RELAY_FLOOR) {
+        let claimed = !matches!(routes.match_request(method, rest), RouteMatch::NotGateway);
+        if settings.ai_relay_floor && claimed {
+            return Some(Claim {
+                routes,
+                floor: true,
+            });
         }
     }
-    match routes.match_request(req.get_method_str(), path) {
+    match routes.match_request(method, req.get_path()) {
         RouteMatch::NotGateway => None,
-        _ => Some(Claim::Gateway(routes)),
+        _ => Some(Claim {
+            routes,
+            floor: false,
+        }),
     }
 }
 
-/// An OpenAI-style error response.
-pub fn error_response(err: &ApiError) -> Response {
-    let mut resp = Response::from_status(err.status())
-        .with_header(
-            header::CONTENT_TYPE,
-            sluice_core::ai::errors::JSON_CONTENT_TYPE,
-        )
-        .with_header(header::CACHE_CONTROL, "no-store")
-        .with_body(err.to_json());
-    if let Some((name, value)) = err.header() {
-        resp.set_header(name, value);
-    }
-    resp
+/// An OpenAI-style failure.
+fn api(err: ApiError) -> Report<EdgeError> {
+    Report::new(EdgeError::Api(err))
 }
 
-/// Handles one gateway request; `None` when the response was streamed.
+/// Handles one gateway request.
 pub fn handle(
     mut req: Request,
     claim: Claim,
-    settings: &Settings,
-    started: Instant,
-    mut record: AccessRecord,
-) -> Option<Response> {
-    record.mode = "ai";
-    let (routes, floor) = match claim {
-        Claim::Gateway(r) => (r, false),
-        Claim::RelayFloor(r) => (r, true),
+    cx: &mut Cx<'_>,
+) -> Result<Outcome, Report<EdgeError>> {
+    cx.style = Style::OpenAi;
+    cx.record.mode = "ai";
+    let path = req.get_path();
+    #[cfg(feature = "bench-routes")]
+    let path = match claim.floor {
+        true => path.strip_prefix(RELAY_FLOOR).unwrap_or(path),
+        false => path,
     };
-    let path = if floor {
-        req.get_path().trim_start_matches("/__relay").to_owned()
-    } else {
-        req.get_path().to_owned()
-    };
-    let route = match routes.match_request(req.get_method_str(), &path) {
+    let route = match claim.routes.match_request(req.get_method_str(), path) {
         RouteMatch::Matched(route) => route,
-        other => {
-            let err = other.error().unwrap_or_else(ApiError::not_found);
-            return Some(finish_error(record, started, &err));
-        }
+        other => return Err(api(other.error().unwrap_or_else(ApiError::not_found))),
     };
 
     // Client authentication: never an open proxy. A missing or malformed
     // digest list rejects everyone (and says so in the log).
-    let keys = stores::secret(CLIENT_KEYS)
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| match ClientKeys::parse(&s) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                log::error!("secret {CLIENT_KEYS} is malformed: {e}");
-                None
-            }
-        });
-    let authorized = keys.is_some_and(|k| {
-        k.authorize(req.get_header_str(header::AUTHORIZATION))
-            .is_ok()
+    let keys = stores::secret_text(CLIENT_KEYS).and_then(|s| {
+        ClientKeys::parse(&s)
+            .map_err(|e| log::error!("secret {CLIENT_KEYS} is malformed: {e}"))
+            .ok()
     });
-    if !authorized {
-        return Some(finish_error(record, started, &ApiError::invalid_api_key()));
+    let presented = req.get_header_str(header::AUTHORIZATION);
+    if keys.is_none_or(|k| k.authorize(presented).is_err()) {
+        return Err(api(ApiError::invalid_api_key()));
     }
-    let Some(provider) = stores::secret(PROVIDER_KEY)
-        .and_then(|b| String::from_utf8(b).ok())
+    let provider = stores::secret_text(PROVIDER_KEY)
         .and_then(|s| ProviderKey::parse(&s).ok())
-    else {
-        log::error!("secret {PROVIDER_KEY} is missing or malformed");
-        return Some(finish_error(record, started, &ApiError::bad_gateway()));
-    };
+        .ok_or_else(|| {
+            api(ApiError::bad_gateway())
+                .attach(format!("secret {PROVIDER_KEY} is missing or malformed"))
+        })?;
 
-    let limits = RequestLimits::default().with_max_body_bytes(settings.ai_max_body_bytes);
+    let limits = RequestLimits::default().with_max_body_bytes(cx.settings.ai_max_body_bytes);
     let declared = req
         .get_header_str(header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<u64>().ok());
-    let body = match read_body(&mut req, &limits, declared) {
-        Ok(b) => b,
-        Err(err) => return Some(finish_error(record, started, &err)),
-    };
-    let prepared = match prepare(&body, route, &limits) {
-        Ok(p) => p,
-        Err(e) => return Some(finish_error(record, started, &e.api_error())),
-    };
-    attempt::run(
-        &req, route, &prepared, &provider, settings, floor, started, record,
-    )
-}
-
-fn read_body(
-    req: &mut Request,
-    limits: &RequestLimits,
-    declared: Option<u64>,
-) -> Result<Vec<u8>, ApiError> {
-    let mut collector = BodyCollector::new(limits, declared).map_err(|e| e.api_error())?;
-    let mut body = req.take_body();
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = body.read(&mut buf).map_err(|_| ApiError::invalid_json())?;
-        if n == 0 {
-            break;
-        }
-        collector.push(&buf[..n]).map_err(|e| e.api_error())?;
-    }
-    Ok(collector.into_bytes())
-}
-
-fn finish_error(mut record: AccessRecord, started: Instant, err: &ApiError) -> Response {
-    record.status = err.status();
-    record.error_class = Some(err.kind());
-    record.emit(started, None);
-    error_response(err)
+    let mut collector = BodyCollector::new(&limits, declared).map_err(|e| api(e.api_error()))?;
+    pump(&mut req.take_body(), |chunk| {
+        collector.push(chunk).map(|()| Flow::More)
+    })
+    .map_err(|e| match e {
+        Pumped::Read(_) => api(ApiError::invalid_json()),
+        Pumped::Handler(e) => api(e.api_error()),
+    })?;
+    let body = collector.into_bytes();
+    let prepared = prepare(&body, route, &limits).map_err(|e| api(e.api_error()))?;
+    attempt::run(&req, route, &prepared, &provider, claim.floor, cx)
 }

@@ -1,98 +1,83 @@
 //! Upstream plans: call the allow-listed backend the plan names, feed its
-//! body to an [`UpstreamSession`], write what comes out.
+//! body to an `UpstreamSession`, write what comes out.
 //!
 //! The plan is validated in full (allow-list, method, path, headers, codec
 //! and mapper, limits) before anything is sent, and the request is built
 //! from the validated parts only: the plan names a backend, never a URL,
 //! so it cannot reach a host the service was not configured for.
 
-use std::io::Read;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use error_stack::Report;
 use fastly::backend::Backend;
 use fastly::http::{HeaderName, HeaderValue, Method};
-use fastly::{Request, Response};
+use fastly::{Body, Request};
 use serde_json::json;
 use sluice_core::stream::plan::ValidatedPlan;
 use sluice_core::stream::{Next, Output, PlanError, UpstreamFailure, UpstreamSession};
 
-use super::io::{self, head_response, read_capped, send_with_deadline, CallError, READ_CHUNK};
-use crate::access_log::AccessRecord;
-use crate::publisher::Ctx;
+use super::{downstream, failed, plan_error, Down};
+use crate::lifecycle::backend::{read_capped, send};
+use crate::lifecycle::client::ToClient;
+use crate::lifecycle::message::{planned_head, Parts};
+use crate::lifecycle::pump::{pump, Flow, Pumped};
+use crate::lifecycle::{Cx, EdgeError, Outcome};
 
-/// What the downstream loop should do after obeying an [`Output`].
-enum Step {
-    Continue,
-    Done,
-    Rejected(Box<Response>),
-}
+/// How the request ends once a session output is terminal.
+type Ended = Result<Outcome, Report<EdgeError>>;
 
 /// Runs an upstream plan from the origin's plan body.
-pub fn run(mut response: Response, ctx: &Ctx<'_>, mut record: AccessRecord) -> Option<Response> {
-    let policy = &ctx.settings.plan_policy;
-    let mut body = response.take_body();
-    let bytes = match read_capped(&mut body, policy.max_plan_bytes()) {
-        Ok(b) => b,
-        Err(e) => {
-            return Some(fail_early(
-                &mut record,
-                ctx,
-                "upstream_read",
-                &e.to_string(),
-            ))
+pub fn run(mut origin: Parts, cx: &mut Cx<'_>) -> Ended {
+    cx.record.mode = "upstream_plan";
+    let policy = &cx.settings.plan_policy;
+    let bytes = read_capped(&mut origin.body, policy.max_plan_bytes())
+        .map_err(|r| failed(cx, "upstream_read", r))?;
+    drop(origin);
+    let plan = ValidatedPlan::parse(&bytes, &cx.settings.plan_policy).map_err(|e| {
+        if let PlanError::BackendNotAllowed(name) = &e {
+            log::warn!("upstream plan named backend {name:?}, which is not on plans.upstream_backends; refused");
         }
-    };
-    drop(body);
-    let plan = match ValidatedPlan::parse(&bytes, policy) {
-        Ok(p) => p,
-        Err(e) => {
-            if let PlanError::BackendNotAllowed(name) = &e {
-                log::warn!(
-                    "upstream plan named backend {name:?}, which is not on plans.upstream_backends; refused"
-                );
-            }
-            let class = e.class().as_str();
-            return Some(fail_early(&mut record, ctx, class, &e.to_string()));
-        }
-    };
+        let class = e.class().as_str();
+        failed(cx, class, plan_error(class, e))
+    })?;
     let request = plan.request();
-    let backend = match Backend::from_name(&request.backend) {
-        Ok(b) if b.exists() => b,
+    let req = match Backend::from_name(&request.backend) {
+        Ok(b) if b.exists() => build_request(&plan, &b)
+            .map_err(|e| failed(cx, "plan_invalid", plan_error("plan_invalid", e)))?,
         _ => {
-            let message = format!(
-                "allow-listed backend {:?} is not configured on the service",
+            let why = format!(
+                "allow-listed backend {:?} is not configured",
                 request.backend
             );
-            return Some(fail_early(&mut record, ctx, "upstream_connect", &message));
+            return Err(failed(
+                cx,
+                "upstream_connect",
+                plan_error("upstream_connect", why),
+            ));
         }
-    };
-    let req = match build_request(&plan, &backend) {
-        Ok(r) => r,
-        Err(message) => return Some(fail_early(&mut record, ctx, "plan_invalid", &message)),
     };
 
     let mut session = plan.session();
-    let mut down = io::Downstream::new();
+    let mut down = downstream(cx);
     let started = Instant::now();
-    let first = match send_with_deadline(req, &request.backend, plan.limits().first_byte_timeout_ms)
-    {
-        Ok(resp) => Ok(resp),
-        Err(CallError::Timeout { .. }) => Err(session.fail(UpstreamFailure::Timeout)),
-        Err(e @ CallError::Connect { .. }) => {
-            Err(session.fail(UpstreamFailure::Connect(e.to_string())))
+    let deadline = Duration::from_millis(plan.limits().first_byte_timeout_ms);
+    let ended = match send(req, &request.backend, Some(deadline)) {
+        Err(report) => {
+            let failure = match report.current_context() {
+                EdgeError::OriginTimeout => UpstreamFailure::Timeout,
+                _ => UpstreamFailure::Connect(report.to_string()),
+            };
+            obey(session.fail(failure), &mut down).unwrap_or_else(|| finish(&mut down))
         }
-    };
-    let outcome = match first {
-        Err(out) => obey(out, &mut down, &mut record),
         Ok(mut resp) => {
             let status = resp.get_status().as_u16();
-            record.origin_status = Some(status);
+            cx.record.origin_status = Some(status);
             let mut upstream = resp.take_body();
-            let result = pump(&mut session, &mut upstream, status, &mut down, &mut record);
+            let ended = feed(&mut session, &mut upstream, status, &mut down, cx);
             // Dropping the upstream body closes the backend connection at
             // once, also when the client went away mid-stream.
             drop(upstream);
-            result
+            ended
         }
     };
     let stats = session.stats();
@@ -102,87 +87,79 @@ pub fn run(mut response: Response, ctx: &Ctx<'_>, mut record: AccessRecord) -> O
         "tokens": stats.tokens,
         "upstream_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     });
-    record.bytes_out = down.bytes_out();
-    match outcome {
-        Step::Rejected(resp) => {
-            if let Some(class) = resp.get_header_str(sluice_core::stream::ERROR_CLASS_HEADER) {
-                detail["class"] = json!(class);
-            }
-            record.plan = Some(detail);
-            record.emit(ctx.started, None);
-            Some(*resp)
-        }
-        Step::Continue | Step::Done => {
-            record.plan = Some(detail);
-            record.emit(ctx.started, down.committed_at());
-            None
+    if let Err(report) = &ended {
+        if let EdgeError::Plan(class) = report.current_context() {
+            detail["class"] = json!(class);
         }
     }
+    cx.record.plan = Some(detail);
+    ended
 }
 
-/// Reads the upstream body into the session until it says stop.
-fn pump(
+/// Feeds the upstream status and body to the session until it ends.
+fn feed(
     session: &mut UpstreamSession,
-    upstream: &mut fastly::Body,
+    upstream: &mut Body,
     status: u16,
-    down: &mut io::Downstream,
-    record: &mut AccessRecord,
-) -> Step {
-    let out = session.response_status(status);
-    match obey(out, down, record) {
-        Step::Continue => {}
-        other => return other,
+    down: &mut Down,
+    cx: &mut Cx<'_>,
+) -> Ended {
+    if let Some(ended) = obey(session.response_status(status), down) {
+        return ended;
     }
-    let mut buf = vec![0u8; READ_CHUNK];
-    loop {
-        let out = match upstream.read(&mut buf) {
-            Ok(0) => session.finish(),
-            Ok(n) => {
-                record.bytes_in += n as u64;
-                session.feed(&buf[..n])
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                session.fail(UpstreamFailure::Timeout)
-            }
-            Err(e) => session.fail(UpstreamFailure::Read(e.to_string())),
-        };
-        match obey(out, down, record) {
-            Step::Continue => {}
-            other => return other,
+    let (mut bytes_in, mut ended) = (0u64, None);
+    let pumped = pump(upstream, |chunk| {
+        bytes_in += chunk.len() as u64;
+        ended = obey(session.feed(chunk), down);
+        Ok::<_, ()>(if ended.is_some() {
+            Flow::Stop
+        } else {
+            Flow::More
+        })
+    });
+    cx.record.bytes_in = bytes_in;
+    if let Some(ended) = ended {
+        return ended;
+    }
+    let out = match pumped {
+        Err(Pumped::Read(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+            session.fail(UpstreamFailure::Timeout)
         }
-    }
+        Err(Pumped::Read(e)) => session.fail(UpstreamFailure::Read(e.to_string())),
+        Ok(()) | Err(Pumped::Handler(())) => session.finish(),
+    };
+    obey(out, down).unwrap_or_else(|| finish(down))
+}
+
+/// Ends the stream cleanly (a session that never said how to end).
+fn finish(down: &mut Down) -> Ended {
+    down.finish()
+        .map(|()| Outcome::Sent)
+        .map_err(|e| Report::new(EdgeError::ClientGone).attach(e.to_string()))
 }
 
 /// Performs one session output: head, bytes (flushed), then what `next`
-/// says. A failed write means the client left: the stream stops at once.
-fn obey(out: Output, down: &mut io::Downstream, record: &mut AccessRecord) -> Step {
+/// says: `None` to go on, or how the request ends. A failed write means
+/// the client left: the stream stops at once.
+fn obey(out: Output, down: &mut Down) -> Option<Ended> {
     if let Some(head) = &out.head {
-        record.status = head.status;
-        down.prepare(head_response(head));
+        down.prepare(ToClient, planned_head(head));
     }
     if let Err(e) = down.write(&out.bytes) {
-        log::info!("upstream plan: client went away: {e}");
-        record.abort = Some("client_write".to_owned());
         down.abort();
-        return Step::Done;
+        return Some(Err(Report::new(EdgeError::ClientGone).attach(e.to_string())));
     }
     match out.next {
-        Next::Continue => Step::Continue,
-        Next::Finish => {
-            if let Err(e) = down.finish() {
-                log::info!("upstream plan: client went away at the end: {e}");
-                record.abort = Some("client_write".to_owned());
-            }
-            Step::Done
-        }
+        Next::Continue => None,
+        Next::Finish => Some(finish(down)),
         Next::Abort => {
-            log::error!("upstream plan: aborting the text stream after an upstream failure");
-            record.abort = Some("upstream_error".to_owned());
             down.abort();
-            Step::Done
+            Some(Err(plan_error(
+                "upstream_error",
+                "the upstream failed after the first byte",
+            )))
         }
-        Next::Reject(r) => Step::Rejected(Box::new(io::reject(&r.class, &r.message, record))),
+        Next::Reject(r) => Some(Err(plan_error(&r.class, r.message))),
     }
 }
 
@@ -202,12 +179,4 @@ fn build_request(plan: &ValidatedPlan, backend: &Backend) -> Result<Request, Str
         req.set_body(r.body.clone());
     }
     Ok(req)
-}
-
-fn fail_early(record: &mut AccessRecord, ctx: &Ctx<'_>, class: &str, message: &str) -> Response {
-    let resp = io::reject(class, message, record);
-    record.plan = Some(json!({"class": class}));
-    let done = std::mem::take(record);
-    done.emit(ctx.started, None);
-    resp
 }

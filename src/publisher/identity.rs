@@ -6,7 +6,7 @@ use fastly::http::header;
 use fastly::Request;
 use sluice_core::http::synthetic_id::{self, Signer};
 
-use crate::edge_error::EdgeError;
+use crate::lifecycle::EdgeError;
 use crate::stores;
 
 /// Secret Store key holding the HMAC key.
@@ -25,11 +25,10 @@ pub struct Visitor {
 
 /// Verifies or issues the visitor's ID.
 pub fn identify(req: &Request) -> Result<Visitor, Report<EdgeError>> {
-    let key = stores::secret(KEY_NAME).ok_or_else(|| {
-        Report::new(EdgeError::Config).attach("secret synthetic_id_key is missing")
-    })?;
-    let signer =
-        Signer::new(&key).map_err(|e| Report::new(EdgeError::Config).attach(e.to_string()))?;
+    let key = stores::secret(KEY_NAME)
+        .ok_or_else(|| Report::new(EdgeError::Config(format!("secret `{KEY_NAME}` is missing"))))?;
+    let signer = Signer::new(&key)
+        .map_err(|e| Report::new(EdgeError::Config(format!("secret `{KEY_NAME}`: {e}"))))?;
     let presented = req
         .get_header_all_str(header::COOKIE)
         .into_iter()

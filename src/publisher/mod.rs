@@ -1,158 +1,137 @@
-//! The publisher proxy: forward to the `origin` backend, classify the
-//! response, and rewrite origin URLs into the edge host while streaming.
+//! The publisher proxy: forward to the `origin` backend, then stream,
+//! buffer or pass through its answer, rewriting origin URLs into the edge
+//! host as the body streams.
 //!
-//! Phases, in order (see `docs/ARCHITECTURE.md`):
-//! identify visitor → prepare upstream request → send → classify →
-//! finalise headers → body (stream / buffered / pass-through) → log.
+//! Phases (docs/ARCHITECTURE.md): identify the visitor → prepare the
+//! origin request → send → origin head policy → plan detection (router) →
+//! classify → rewritten-body headers → body → access line (lifecycle).
 
 mod body;
-mod fetch;
-mod headers;
+mod deliver;
 mod identity;
 
-use std::time::Instant;
-
 use error_stack::Report;
-use fastly::{Body, Request, Response};
-use sluice_core::http::{accept_encoding, classify, Decision, Mode, PassReason, ResponseFacts};
-use sluice_core::pipeline::PipelineConfig;
+use fastly::http::{header, Method};
+use fastly::Request;
+use sluice_core::http::{origin_request, origin_response, upload};
+use sluice_core::rewrite::RewriteRules;
+use sluice_core::stream::{self, Strategy};
 
-use crate::access_log::AccessRecord;
-use crate::config::{OutputEncoding, Settings};
-use crate::edge_error::EdgeError;
-use crate::request_view::RequestView;
+use crate::lifecycle::backend;
+use crate::lifecycle::message::{self, Parts};
+use crate::lifecycle::{Cx, EdgeError};
 
-pub use body::send;
+pub use deliver::deliver;
 
 /// The publisher origin's backend name in `fastly.toml`.
 pub const BACKEND: &str = "origin";
 
-/// What the handler decided to do with the origin's response.
-pub enum PublisherResponse {
-    /// Rewrite while streaming: the common case.
-    Stream {
-        /// Head with final headers.
-        response: Response,
-        /// The origin body, read chunk by chunk.
-        body: Body,
-        /// How to decode, rewrite and encode it.
-        pipeline: PipelineConfig,
-    },
-    /// Rewrite into memory (up to `cap`) for a whole-document
-    /// post-processor; past the cap it streams instead.
-    Buffered {
-        /// Head with final headers (stream variant; the post-processor
-        /// adds `Content-Length` and a strong `ETag`).
-        response: Response,
-        /// The origin body.
-        body: Body,
-        /// How to decode, rewrite and encode it.
-        pipeline: PipelineConfig,
-        /// The buffering cap in bytes.
-        cap: usize,
-    },
-    /// The origin body goes to the host untouched.
-    PassThrough(Response, PassReason),
-    /// An origin-planned stream (hosted, dispatch, upstream plan): the
-    /// `plans` module drives it.
-    Planned(crate::plans::Planned),
+/// An origin answer that is a page (or any non-planned response).
+pub struct Page {
+    /// The origin's head (after the head policy) and body.
+    pub origin: Parts,
+    /// The rewrite rules for this request's edge host.
+    pub rules: RewriteRules,
+    /// The client's `Accept-Encoding`, for the output choice.
+    pub client_accept_encoding: Option<String>,
+    /// The request path, for the buffered-path decision.
+    pub path: String,
 }
 
-/// Per-request context handed to the handler.
-pub struct Ctx<'a> {
-    /// When the request started.
-    pub started: Instant,
-    /// The edge's own view of the client.
-    pub view: &'a RequestView,
-    /// Settings from the Config Store.
-    pub settings: &'a Settings,
+/// What the origin answered.
+pub enum Fetched {
+    /// A response for the publisher path.
+    Page(Page),
+    /// A planned stream the edge drives (hosted, dispatch, upstream plan).
+    Planned(Strategy, Parts),
 }
 
-/// Handles one publisher request up to the point where the body is sent.
-pub fn handle_publisher_request(
-    req: Request,
-    ctx: &Ctx<'_>,
-    record: &mut AccessRecord,
-) -> Result<PublisherResponse, Report<EdgeError>> {
+/// Sends the client request to the origin and applies the head policy.
+pub fn fetch(mut req: Request, cx: &mut Cx<'_>) -> Result<Fetched, Report<EdgeError>> {
     let visitor = identity::identify(&req)?;
-    let client_ae = req
-        .get_header_str(fastly::http::header::ACCEPT_ENCODING)
+    let client_accept_encoding = req
+        .get_header_str(header::ACCEPT_ENCODING)
         .map(str::to_owned);
     let path = req.get_path().to_owned();
-    let mut resp = fetch::fetch(req, ctx, &visitor.id)?;
-    record.origin_status = Some(resp.get_status().as_u16());
+    let rules = RewriteRules::new(
+        &cx.settings.rewrite_hosts,
+        cx.view.scheme,
+        &cx.view.authority,
+    )
+    .map_err(|e| Report::new(EdgeError::Config(format!("rewrite rules: {e}"))))?;
 
-    headers::strip_hop_by_hop_response(&mut resp);
-    let rules = fetch::rules_for(ctx)?;
-    headers::rewrite_origin_references(&mut resp, &rules, &ctx.settings.rewrite_hosts);
+    let mut headers = message::request_headers(&req);
+    origin_request::prepare(&mut headers, &cx.view, Some(&visitor.id));
+    message::set_request_headers(&mut req, &headers);
+    let origin = Parts::of(send(req, cx, !rules.is_empty())?);
+    cx.record.origin_status = Some(origin.status());
+
+    let mut origin = origin;
+    let head = &mut origin.head.headers;
+    sluice_core::http::headers::strip_hop_by_hop(head);
+    origin_response::point_at_edge(head, &rules, &cx.settings.rewrite_hosts);
     if visitor.issued {
-        headers::set_synthetic_cookie(
-            &mut resp,
+        origin_response::issue_synthetic_cookie(
+            head,
             &visitor.cookie_value,
-            ctx.settings.synthetic_id_max_age,
+            cx.settings.synthetic_id_max_age,
         );
     }
-
-    // Plan content types are honoured here only: on the `origin` backend's
-    // response, never on a client request, and never forwarded.
-    if let Some(strategy) = crate::plans::detect(&resp, ctx.view.is_head) {
-        headers::server_timing(&mut resp, ctx.started, "plan");
-        return Ok(PublisherResponse::Planned(crate::plans::Planned {
-            strategy,
-            response: resp,
-        }));
+    // Plan content types are honoured here only: on the `origin`
+    // backend's response, never on a client request.
+    let content_type = origin.header(header::CONTENT_TYPE.as_str());
+    if let Some(strategy) = stream::detect(content_type, origin.status(), cx.view.is_head) {
+        server_timing(&mut origin, cx, "plan");
+        return Ok(Fetched::Planned(strategy, origin));
     }
+    Ok(Fetched::Page(Page {
+        origin,
+        rules,
+        client_accept_encoding,
+        path,
+    }))
+}
 
-    let decision = classify(&ResponseFacts {
-        is_head: ctx.view.is_head,
-        status: resp.get_status().as_u16(),
-        content_type: resp.get_header_str(fastly::http::header::CONTENT_TYPE),
-        content_encoding: resp.get_header_str(fastly::http::header::CONTENT_ENCODING),
-        content_disposition: resp.get_header_str(fastly::http::header::CONTENT_DISPOSITION),
-        has_rewrite_hosts: !rules.is_empty(),
-        wants_buffering: ctx.settings.wants_buffering(&path),
-    });
-    let (mode, kind, input) = match decision {
-        Decision::PassThrough(reason) => {
-            headers::server_timing(&mut resp, ctx.started, Mode::PassThrough.as_str());
-            return Ok(PublisherResponse::PassThrough(resp, reason));
+/// Sends to `origin` with the upload policy, and asks again without
+/// `Range` when a `206` of a processable type comes back (the edge cannot
+/// rewrite a fragment; a server may always ignore `Range`).
+fn send(req: Request, cx: &Cx<'_>, rewrites: bool) -> Result<fastly::Response, Report<EdgeError>> {
+    let policy = upload::upload_policy(
+        req.get_header_str(header::CONTENT_LENGTH),
+        req.has_body(),
+        cx.settings.upload_max_bytes,
+    )
+    .map_err(|e| {
+        let kind = match e {
+            upload::UploadError::TooLarge { .. } => EdgeError::PayloadTooLarge,
+            upload::UploadError::BadLength => EdgeError::BadRequest,
+        };
+        Report::new(kind).attach(e.to_string())
+    })?;
+    let retry = (req.get_method() == Method::GET && req.contains_header(header::RANGE))
+        .then(|| req.clone_without_body());
+    let resp = match policy {
+        upload::Upload::Handle => backend::send(req, BACKEND, None)?,
+        upload::Upload::Counted(limit) => backend::send_counted(req, BACKEND, limit)?,
+    };
+    let ct = resp.get_header_str(header::CONTENT_TYPE);
+    match retry {
+        Some(mut retry)
+            if upload::refetch_whole(resp.get_status().as_u16(), ct, true, rewrites) =>
+        {
+            log::debug!("206 of a processable type: fetching it whole to rewrite it");
+            retry.remove_header(header::RANGE);
+            retry.remove_header(header::IF_RANGE);
+            backend::send(retry, BACKEND, None)
         }
-        Decision::Rewrite {
-            mode,
-            kind,
-            encoding,
-        } => (mode, kind, encoding),
-    };
+        _ => Ok(resp),
+    }
+}
 
-    // The buffered post-processor's exact `Content-Length` and strong
-    // `ETag` must describe the bytes the client gets, so a buffered body is
-    // encoded by the guest, never left to the host.
-    let hint =
-        ctx.settings.output_encoding == OutputEncoding::IdentityWithHint && mode != Mode::Buffered;
-    let output = match input.header_value() {
-        Some(coding) if !hint && accept_encoding::accepts(client_ae.as_deref(), coding) => input,
-        _ => sluice_core::encoding::ContentEncoding::Identity,
-    };
-    let charset = resp
-        .get_header_str(fastly::http::header::CONTENT_TYPE)
-        .and_then(sluice_core::content_kind::charset_from_content_type)
-        .map(str::to_owned);
-    headers::for_rewritten_body(&mut resp, output, hint);
-    headers::server_timing(&mut resp, ctx.started, mode.as_str());
-
-    let pipeline = fetch::pipeline_config(ctx, rules, input, output, kind, charset);
-    let body = resp.take_body();
-    Ok(match mode {
-        Mode::Buffered => PublisherResponse::Buffered {
-            response: resp,
-            body,
-            pipeline,
-            cap: ctx.settings.buffer_max_bytes,
-        },
-        Mode::Stream | Mode::PassThrough => PublisherResponse::Stream {
-            response: resp,
-            body,
-            pipeline,
-        },
-    })
+/// Adds `Server-Timing: edge;dur=…, mode;desc=<mode>`.
+pub fn server_timing(origin: &mut Parts, cx: &Cx<'_>, mode: &str) {
+    let value = origin_response::server_timing(cx.elapsed_ms(), mode);
+    if let Ok(v) = fastly::http::HeaderValue::from_str(&value) {
+        origin.head.headers.append("server-timing", v);
+    }
 }

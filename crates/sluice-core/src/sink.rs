@@ -263,5 +263,64 @@ impl<C: Commit> Drop for ClientSink<C> {
     }
 }
 
+/// The downstream side of a stream whose head is decided later (planned
+/// streams): the head is prepared once, committed with the first byte,
+/// every write is flushed at once (each is an event or token boundary),
+/// and dropping without [`Downstream::finish`] aborts.
+pub struct Downstream<C: Commit> {
+    sink: Option<ClientSink<C>>,
+    stats: Rc<SinkStats>,
+}
+
+impl<C: Commit> Downstream<C> {
+    /// Nothing prepared yet; counters go to `stats`.
+    pub fn new(stats: Rc<SinkStats>) -> Self {
+        Self { sink: None, stats }
+    }
+
+    /// Prepares the head (committed with the first byte or at finish). A
+    /// second head is ignored: the first one wins.
+    pub fn prepare(&mut self, committer: C, head: C::Head) {
+        if self.sink.is_none() {
+            self.sink = Some(ClientSink::streaming(
+                committer,
+                head,
+                Rc::clone(&self.stats),
+            ));
+        }
+    }
+
+    /// True once a head is prepared.
+    pub fn is_prepared(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// Writes and flushes. An error means the client went away.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let sink = self
+            .sink
+            .as_mut()
+            .ok_or_else(|| io::Error::other("write before the head was prepared"))?;
+        sink.write_all(bytes)?;
+        sink.flush()
+    }
+
+    /// Ends the response cleanly (sends the head if nothing was written).
+    pub fn finish(&mut self) -> io::Result<()> {
+        match self.sink.take() {
+            Some(sink) => sink.finish(),
+            None => Err(io::Error::other("finish before the head was prepared")),
+        }
+    }
+
+    /// Aborts the response: a committed body is broken off.
+    pub fn abort(&mut self) {
+        drop(self.sink.take());
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -25,7 +25,10 @@ pub fn provider_request(
     let mut out = HeaderMap::with_capacity(client.len() + 3);
     for (name, value) in client {
         let n = name.as_str();
-        if hop_by_hop::is_reserved(n) || name == AUTHORIZATION || name == COOKIE || name == ACCEPT_ENCODING
+        if hop_by_hop::is_reserved(n)
+            || name == AUTHORIZATION
+            || name == COOKIE
+            || name == ACCEPT_ENCODING
         {
             continue;
         }

@@ -25,7 +25,11 @@ pub fn first<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Replaces every value of `name` with `new`, keeping the order. A value
 /// that is not a valid header value is dropped (never a panic): the
 /// policies only produce values from valid input plus ASCII edits.
-pub fn replace_all(headers: &mut HeaderMap, name: HeaderName, new: impl IntoIterator<Item = String>) {
+pub fn replace_all(
+    headers: &mut HeaderMap,
+    name: HeaderName,
+    new: impl IntoIterator<Item = String>,
+) {
     headers.remove(&name);
     for value in new {
         if let Ok(v) = HeaderValue::from_str(&value) {

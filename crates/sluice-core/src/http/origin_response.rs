@@ -154,7 +154,10 @@ mod tests {
         let mut m = map(&[
             ("location", "https://origin.example/next?a=1"),
             ("content-location", "//origin.example/page.en"),
-            ("link", "<https://origin.example/a.css>; rel=preload; as=style"),
+            (
+                "link",
+                "<https://origin.example/a.css>; rel=preload; as=style",
+            ),
             ("link", "<https://cdn.other/b.js>; rel=preload"),
             ("refresh", "5; url=https://origin.example/later"),
         ]);
@@ -239,6 +242,9 @@ mod tests {
 
     #[test]
     fn server_timing_has_one_decimal() {
-        assert_eq!(server_timing(1.26, "stream"), "edge;dur=1.3, mode;desc=stream");
+        assert_eq!(
+            server_timing(1.26, "stream"),
+            "edge;dur=1.3, mode;desc=stream"
+        );
     }
 }

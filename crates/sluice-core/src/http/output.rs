@@ -50,7 +50,12 @@ mod tests {
 
     #[test]
     fn by_default_streams_go_out_identity_with_the_hint() {
-        let c = choose_output(Gzip, Mode::Stream, OutputEncoding::IdentityWithHint, Some("gzip"));
+        let c = choose_output(
+            Gzip,
+            Mode::Stream,
+            OutputEncoding::IdentityWithHint,
+            Some("gzip"),
+        );
         assert_eq!(
             c,
             OutputChoice {
@@ -72,10 +77,22 @@ mod tests {
     #[test]
     fn origin_setting_keeps_the_origin_coding_only_if_accepted() {
         let o = OutputEncoding::Origin;
-        assert_eq!(choose_output(Gzip, Mode::Stream, o, Some("gzip")).encoding, Gzip);
-        assert_eq!(choose_output(Gzip, Mode::Stream, o, Some("br")).encoding, Identity);
-        assert_eq!(choose_output(Gzip, Mode::Stream, o, None).encoding, Identity);
-        assert_eq!(choose_output(Identity, Mode::Stream, o, Some("gzip")).encoding, Identity);
+        assert_eq!(
+            choose_output(Gzip, Mode::Stream, o, Some("gzip")).encoding,
+            Gzip
+        );
+        assert_eq!(
+            choose_output(Gzip, Mode::Stream, o, Some("br")).encoding,
+            Identity
+        );
+        assert_eq!(
+            choose_output(Gzip, Mode::Stream, o, None).encoding,
+            Identity
+        );
+        assert_eq!(
+            choose_output(Identity, Mode::Stream, o, Some("gzip")).encoding,
+            Identity
+        );
         assert!(!choose_output(Gzip, Mode::Stream, o, Some("gzip")).compress_hint);
     }
 }

@@ -85,7 +85,10 @@ mod tests {
 
     #[test]
     fn with_a_limit_lengths_are_checked_and_chunked_bodies_counted() {
-        assert_eq!(upload_policy(Some("10"), true, Some(10)), Ok(Upload::Handle));
+        assert_eq!(
+            upload_policy(Some("10"), true, Some(10)),
+            Ok(Upload::Handle)
+        );
         assert_eq!(
             upload_policy(Some(" 11 "), true, Some(10)),
             Err(UploadError::TooLarge {

@@ -247,3 +247,36 @@ fn a_write_error_while_committing_aborts_the_opened_body() {
     assert!(matches!(events(&fake).last(), Some(Event::Aborted(_))));
     assert_eq!(stats.bytes_out(), 0);
 }
+
+#[test]
+fn downstream_commits_the_first_head_on_the_first_byte_and_flushes() {
+    let fake = Fake::default();
+    let stats = Rc::new(SinkStats::default());
+    let mut down = Downstream::new(Rc::clone(&stats));
+    assert!(down.write(b"x").is_err(), "no head yet");
+    assert!(!down.is_prepared());
+    down.prepare(fake.clone(), head(200));
+    down.prepare(fake.clone(), head(500));
+    down.write(b"").unwrap();
+    assert!(events(&fake).is_empty());
+    down.write(b"ev").unwrap();
+    down.finish().unwrap();
+    assert_eq!(
+        events(&fake),
+        [Event::Open(head(200)), Event::Finished(b"ev".to_vec())]
+    );
+    assert!(down.finish().is_err(), "finished once");
+}
+
+#[test]
+fn downstream_abort_after_commit_breaks_the_body() {
+    let fake = Fake::default();
+    let mut down = Downstream::new(Rc::new(SinkStats::default()));
+    down.prepare(fake.clone(), head(200));
+    down.write(b"a").unwrap();
+    down.abort();
+    assert_eq!(
+        events(&fake),
+        [Event::Open(head(200)), Event::Aborted(b"a".to_vec())]
+    );
+}

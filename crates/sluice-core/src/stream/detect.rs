@@ -84,7 +84,13 @@ mod tests {
             detect(Some(" application/x-ndjson ;q=1"), 206, false),
             Some(Strategy::Hosted)
         );
-        for (status, head) in [(200, true), (204, false), (205, false), (404, false), (301, false)] {
+        for (status, head) in [
+            (200, true),
+            (204, false),
+            (205, false),
+            (404, false),
+            (301, false),
+        ] {
             assert_eq!(detect(Some("text/event-stream"), status, head), None);
         }
     }

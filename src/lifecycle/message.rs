@@ -1,0 +1,83 @@
+//! Conversions between Fastly's messages and the plain `http` types the
+//! core's policies work on.
+
+use fastly::http::{HeaderName, HeaderValue, StatusCode};
+use fastly::{Body, Request, Response};
+use http::HeaderMap;
+use sluice_core::stream::ResponseHead;
+
+/// A response's head as plain `http` parts, and its body handle.
+pub struct Parts {
+    /// Status and headers for the core's policies.
+    pub head: http::response::Parts,
+    /// The body handle (never read by converting).
+    pub body: Body,
+}
+
+impl Parts {
+    /// Splits a Fastly response.
+    pub fn of(resp: Response) -> Self {
+        let (head, body) = http::Response::from(resp).into_parts();
+        Self { head, body }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.head.status.as_u16()
+    }
+
+    /// The first value of a header, as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        sluice_core::http::headers::first(&self.head.headers, name)
+    }
+
+    /// Rebuilds the Fastly response with this body.
+    pub fn into_response(self) -> Response {
+        Response::from(http::Response::from_parts(self.head, self.body))
+    }
+
+    /// Splits off the body: the head becomes a response with an empty body.
+    pub fn into_head_and_body(self) -> (Response, Body) {
+        let Parts { head, body } = self;
+        (
+            Response::from(http::Response::from_parts(head, Body::new())),
+            body,
+        )
+    }
+}
+
+/// The client response a planned stream's session asked for. Sessions
+/// emit sanitised names and values; anything the HTTP types still refuse
+/// is dropped and logged, never a panic.
+pub fn planned_head(head: &ResponseHead) -> Response {
+    let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK);
+    let mut resp = Response::from_status(status);
+    for (name, value) in &head.headers {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => resp.append_header(n, v),
+            _ => log::warn!("dropping unrepresentable planned header {name:?}"),
+        }
+    }
+    resp
+}
+
+/// A request's headers as a plain map.
+pub fn request_headers(req: &Request) -> HeaderMap {
+    req.get_headers()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
+}
+
+/// Replaces every header of `req` with `headers`, in order.
+pub fn set_request_headers(req: &mut Request, headers: &HeaderMap) {
+    let names: Vec<HeaderName> = req.get_header_names().cloned().collect();
+    for name in names {
+        req.remove_header(name);
+    }
+    for (name, value) in headers {
+        req.append_header(name, value);
+    }
+}

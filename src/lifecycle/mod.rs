@@ -1,0 +1,234 @@
+//! The request lifecycle every kind of traffic goes through.
+//!
+//! ```text
+//! from_client ─► settings + logging ─► route (router.rs) ─► handler phases
+//!                                                             │
+//!   the handler uses the lifecycle's shared parts:            │ Ok(Outcome) / Err(report)
+//!   backend::send (one send, one error mapping),              ▼
+//!   pump::pump (one read loop), client::Sink            close: status before commit,
+//!   (commit on the first byte, abort on drop)           abort class after it,
+//!                                                       exactly one access line
+//! ```
+//!
+//! A handler returns `Ok(Outcome)` or an `error-stack` report. The
+//! lifecycle alone decides what a report becomes: a status (before the
+//! response is committed) or an abort class (after), and it alone writes
+//! the access line.
+
+pub mod backend;
+pub mod client;
+pub mod error;
+pub mod message;
+pub mod pump;
+
+use std::io::Write;
+use std::rc::Rc;
+use std::time::Instant;
+
+use error_stack::Report;
+use fastly::{Request, Response};
+use sluice_core::access::{self, AccessRecord};
+use sluice_core::http::ClientView;
+use sluice_core::settings::{LogLevel, Settings};
+use sluice_core::sink::{ClientSink, Finalizer, SinkStats, SpillHook};
+
+use crate::stores;
+use client::{Sink, ToClient};
+pub use error::{EdgeError, Style};
+
+/// The log target (and `log-fastly` endpoint) of access lines.
+pub const ACCESS_TARGET: &str = "access";
+
+/// What a handler did with the request.
+// One value per request, never moved in a loop: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Outcome {
+    /// A complete response for `main` to send (a pass-through response
+    /// keeps the origin's body handle: the host sends it, no guest copy).
+    Respond(Response),
+    /// The response went out through the lifecycle's sink already.
+    Sent,
+}
+
+/// What every phase of one request shares.
+pub struct Cx<'a> {
+    /// When the request arrived.
+    pub started: Instant,
+    /// Settings from the Config Store.
+    pub settings: &'a Settings,
+    /// What the edge itself saw of the client.
+    pub view: ClientView,
+    /// The access line, filled as the request goes.
+    pub record: AccessRecord,
+    /// The client sink's counters (one client response per request).
+    pub stats: Rc<SinkStats>,
+    /// How errors are written for this request's route.
+    pub style: Style,
+}
+
+impl Cx<'_> {
+    /// A sink that commits `head` with the first body byte.
+    pub fn sink(&self, head: Response) -> Sink {
+        ClientSink::streaming(ToClient, head, Rc::clone(&self.stats))
+    }
+
+    /// A sink that holds up to `cap` bytes for `finalize`, streaming past
+    /// it after `on_spill`.
+    pub fn buffered_sink(
+        &self,
+        head: Response,
+        cap: usize,
+        finalize: Finalizer<Response>,
+        on_spill: SpillHook<Response>,
+    ) -> Sink {
+        ClientSink::buffered(
+            ToClient,
+            head,
+            cap,
+            Rc::clone(&self.stats),
+            finalize,
+            on_spill,
+        )
+    }
+
+    /// Milliseconds since the request arrived.
+    pub fn elapsed_ms(&self) -> f64 {
+        access::ms_between(self.started, Instant::now())
+    }
+
+    /// Answers a failure now, while the handler still has work to do
+    /// afterwards (a best-effort close call): the same response the
+    /// lifecycle would build, sent at once.
+    pub fn answer_now(&mut self, report: &Report<EdgeError>) {
+        let class = report.current_context().class().into_owned();
+        let mut resp = error::respond(report, self.style);
+        self.record.error_class = Some(class);
+        let body = resp.take_body_bytes();
+        let mut sink = self.sink(resp);
+        if let Err(e) = sink.write_all(&body).and_then(|()| sink.finish()) {
+            log::info!("client went away before the error response: {e}");
+        }
+    }
+}
+
+/// Runs one request through `handle` and closes it: returns the response
+/// for `main` to send, or `None` when it went out already.
+pub fn serve(
+    req: Request,
+    started: Instant,
+    handle: impl FnOnce(Request, &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>>,
+) -> Option<Response> {
+    let settings = stores::load_settings();
+    init_logging(settings.as_ref().map_or(LogLevel::Info, |s| s.log_level));
+    let record = AccessRecord::for_request(req.get_method_str(), req.get_path());
+    let defaults;
+    let (settings, result) = match settings {
+        Ok(ref s) => (s, None),
+        Err(e) => {
+            defaults = Settings::defaults();
+            let report = Report::new(EdgeError::Config(e.to_string()));
+            (&defaults, Some(Err(report)))
+        }
+    };
+    let mut cx = Cx {
+        started,
+        settings,
+        view: client_view(&req),
+        record,
+        stats: Rc::new(SinkStats::default()),
+        style: Style::Text,
+    };
+    let result = match result {
+        Some(failed) => failed,
+        None => handle(req, &mut cx),
+    };
+    close(cx, result)
+}
+
+/// Decides what the result becomes and writes the one access line.
+fn close(cx: Cx<'_>, result: Result<Outcome, Report<EdgeError>>) -> Option<Response> {
+    let Cx {
+        started,
+        mut record,
+        stats,
+        style,
+        ..
+    } = cx;
+    let response = match result {
+        Ok(Outcome::Respond(resp)) => {
+            record.status = resp.get_status().as_u16();
+            Some(resp)
+        }
+        Ok(Outcome::Sent) => None,
+        Err(report) if stats.committed() => {
+            let err = report.current_context();
+            if *err == EdgeError::ClientGone {
+                log::info!("client went away mid-response: {report:?}");
+            } else {
+                log::error!(
+                    "aborting the committed response ({}): {report:?}",
+                    err.class()
+                );
+            }
+            record.abort = Some(err.class().into_owned());
+            None
+        }
+        Err(report) => {
+            let resp = error::respond(&report, style);
+            record.status = resp.get_status().as_u16();
+            record.error_class = Some(report.current_context().class().into_owned());
+            Some(resp)
+        }
+    };
+    if let Some(status) = stats.status() {
+        record.status = status;
+        record.bytes_out = stats.bytes_out();
+    }
+    record.ttfb_ms = stats.committed_at().map(|t| access::ms_between(started, t));
+    record.total_ms = access::ms_between(started, Instant::now());
+    record.vcpu_ms = fastly::compute_runtime::elapsed_vcpu_ms().ok();
+    record.heap_mib = fastly::compute_runtime::heap_memory_snapshot_mib().ok();
+    log::info!(target: ACCESS_TARGET, "{}", record.to_line());
+    response
+}
+
+/// What the edge saw of the client: scheme from the TLS connection,
+/// authority from the request URL, address from the connection.
+/// `X-Forwarded-Host` and `Forwarded` are ignored on purpose: a client can
+/// send anything there.
+fn client_view(req: &Request) -> ClientView {
+    let url = req.get_url();
+    ClientView {
+        scheme: if req.get_tls_protocol_bytes().is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        authority: match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => String::new(),
+        },
+        client_ip: req.get_client_ip_addr(),
+        is_head: req.get_method() == fastly::http::Method::HEAD,
+    }
+}
+
+/// `log-fastly`: general lines to the `sluice` endpoint, access lines to
+/// `access`. Viceroy prints both to stdout.
+fn init_logging(level: LogLevel) {
+    let filter = match level {
+        LogLevel::Off => log::LevelFilter::Off,
+        LogLevel::Error => log::LevelFilter::Error,
+        LogLevel::Warn => log::LevelFilter::Warn,
+        LogLevel::Info => log::LevelFilter::Info,
+        LogLevel::Debug => log::LevelFilter::Debug,
+        LogLevel::Trace => log::LevelFilter::Trace,
+    };
+    // Fails only if already initialised: one request per instance.
+    let _ = log_fastly::Logger::builder()
+        .max_level(filter)
+        .default_endpoint("sluice")
+        .endpoint(ACCESS_TARGET)
+        .try_init();
+}
