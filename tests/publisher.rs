@@ -387,11 +387,50 @@ fn buffered_path_over_the_cap_streams_instead_of_failing() {
 }
 
 #[test]
-fn head_and_no_body_statuses_pass_through() {
+fn head_of_a_rewritten_page_gets_the_get_head_and_no_body() {
     let stack = edge_pages_stack();
-    let head = request("HEAD", &stack.edge.url(PAGE), &[], None);
+    let url = stack.edge.url(&format!("{PAGE}?enc=gzip"));
+    let ae = [("accept-encoding", "gzip")];
+    let got = get(&url, &ae);
+    let head = request("HEAD", &url, &ae, None);
+    assert_eq!((got.status, head.status), (200, 200));
+    assert!(head.body.is_empty());
+    for name in [
+        "content-type",
+        "content-encoding",
+        "etag",
+        "vary",
+        "cache-control",
+        "content-length",
+        "accept-ranges",
+        "x-compress-hint",
+    ] {
+        assert_eq!(head.header_all(name), got.header_all(name), "{name}");
+    }
+    // What the GET's head says of a rewritten body, not the origin's.
+    assert!(head.header("content-length").is_none());
+    assert!(head.header("etag").is_some_and(|e| e.starts_with("W/")));
+    assert_eq!(head.header("content-encoding"), Some("gzip"));
+    let timing = head.header("server-timing").expect("server-timing");
+    assert!(timing.contains("mode;desc=stream"), "{timing}");
+    // The origin was asked with HEAD: no body was fetched to answer it.
+    let methods: Vec<String> = stack
+        .origin
+        .events()
+        .iter()
+        .filter(|e| e["kind"] == "request" && e["path"] == PAGE)
+        .filter_map(|e| e["detail"]["method"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(methods, ["GET", "HEAD"]);
+}
+
+#[test]
+fn head_of_a_binary_and_no_body_statuses_pass_through() {
+    let stack = edge_pages_stack();
+    let head = request("HEAD", &stack.edge.url("/bytes/4096"), &[], None);
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
+    assert_eq!(head.header("content-length"), Some("4096"));
     assert!(head
         .header("server-timing")
         .unwrap()

@@ -69,6 +69,16 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         output.compress_hint,
     );
     server_timing(&mut origin, cx, mode.as_str());
+    if cx.view.is_head {
+        // The GET's head, without a body. Manual framing: an empty body
+        // must not become `Content-Length: 0` (the GET streams). A
+        // buffered path's exact length and strong tag need the body, so
+        // its HEAD gets the streamed variant's head.
+        cx.record.mode = mode.as_str();
+        let (mut resp, _) = origin.into_head_and_body();
+        resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
+        return Ok(Outcome::Respond(resp));
+    }
 
     let mut config = PipelineConfig::new(input, output.encoding, kind, rules);
     config.limits = Limits::default().with_max_decoded_bytes(cx.settings.max_decoded_bytes);

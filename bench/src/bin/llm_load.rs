@@ -55,8 +55,11 @@
 //!     [--pending 10] [--timeout-s 60]
 //! ```
 //!
-//! Binaries come from `SLUICE_WASM` and `SLUICE_ORIGIN_BIN` (see the
-//! sluice-e2e harness). The whole default run takes about 16 minutes.
+//! The relay floor is a benchmark-only route: build its wasm first with
+//! `scripts/build-bench`. Binaries come from `SLUICE_WASM` (default
+//! `target/wasm32-wasip1/release/sluice-bench-routes.wasm`) and
+//! `SLUICE_ORIGIN_BIN` (see the sluice-e2e harness). The whole default run
+//! takes about 16 minutes.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -250,7 +253,20 @@ struct Row {
     errors: Vec<String>,
 }
 
+/// The wasm with the benchmark routes (`scripts/build-bench`).
+const BENCH_WASM: &str = "target/wasm32-wasip1/release/sluice-bench-routes.wasm";
+
 fn main() {
+    if std::env::var_os("SLUICE_WASM").is_none() {
+        let wasm = sluice_e2e::workspace().join(BENCH_WASM);
+        assert!(
+            wasm.exists(),
+            "{} is missing: run scripts/build-bench",
+            wasm.display()
+        );
+        // Set before any thread starts: the harness reads it per edge.
+        std::env::set_var("SLUICE_WASM", wasm);
+    }
     let args = Args::parse();
     raise_fd_limit(args.levels.iter().copied().max().unwrap_or(0));
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -10,6 +10,7 @@ pub mod access;
 pub mod ai;
 mod codec;
 pub mod content_kind;
+pub mod edge_error;
 pub mod encoding;
 pub mod error;
 pub mod http;

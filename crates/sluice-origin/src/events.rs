@@ -17,6 +17,10 @@ pub const EVENT_LOG_CAP: usize = 50_000;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EventKind {
+    /// A request arrived (every route except `/__events` and `/healthz`):
+    /// `detail` has its `method` and raw `query`, so a test can count what
+    /// reached the origin.
+    Request,
     /// A response body was handed to the connection in full.
     DownloadComplete,
     /// A response body stopped early: `detail.reason` is `client_gone` (the

@@ -103,16 +103,26 @@ async fn complete_downloads_filters_and_clear_over_http() {
         StatusCode::OK
     );
     let all: Vec<Event> = serde_json::from_slice(&get(s.addr(), "/__events").await.body).unwrap();
+    let arrived = all
+        .iter()
+        .find(|e| e.path == "/gen/css/5000" && e.kind == EventKind::Request)
+        .expect("request event");
+    assert_eq!(arrived.detail["method"], "GET");
+    assert_eq!(arrived.detail["query"], "enc=gzip");
+    assert!(
+        all.iter().all(|e| e.path != "/__events"),
+        "the log's own reads are not requests"
+    );
     let b = all
         .iter()
-        .find(|e| e.path == "/bytes/123456")
+        .find(|e| e.path == "/bytes/123456" && e.kind != EventKind::Request)
         .expect("bytes event");
     assert_eq!(b.kind, EventKind::DownloadComplete);
     assert_eq!(b.bytes, 123_456);
     assert!(b.seq >= 1 && b.at_ms > 1_600_000_000_000);
     let g = all
         .iter()
-        .find(|e| e.path == "/gen/css/5000")
+        .find(|e| e.path == "/gen/css/5000" && e.kind != EventKind::Request)
         .expect("gen event");
     assert_eq!(g.kind, EventKind::DownloadComplete);
     assert!(

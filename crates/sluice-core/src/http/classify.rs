@@ -113,10 +113,19 @@ impl Decision {
 
 /// Classifies a response. Order matters: the cheapest, most certain reasons
 /// to pass through are checked first.
+///
+/// A `HEAD` is classified as its `GET` would be, so its head can be the
+/// one the `GET` gets (the rewritten body's headers); its body is empty
+/// either way, so a `GET` that would pass through makes the `HEAD` pass
+/// through with [`PassReason::Head`].
 pub fn classify(facts: &ResponseFacts<'_>) -> Decision {
-    if facts.is_head {
-        return Decision::PassThrough(PassReason::Head);
+    match classify_get(facts) {
+        Decision::PassThrough(_) if facts.is_head => Decision::PassThrough(PassReason::Head),
+        decision => decision,
     }
+}
+
+fn classify_get(facts: &ResponseFacts<'_>) -> Decision {
     if matches!(facts.status, 100..=199 | 204 | 205 | 304) {
         return Decision::PassThrough(PassReason::NoBody);
     }
@@ -208,9 +217,19 @@ mod tests {
         }
         let head = ResponseFacts {
             is_head: true,
+            content_type: Some("image/png"),
             ..html()
         };
         assert_eq!(classify(&head), Decision::PassThrough(PassReason::Head));
+        let head_of_a_page = ResponseFacts {
+            is_head: true,
+            ..html()
+        };
+        assert_eq!(
+            classify(&head_of_a_page),
+            classify(&html()),
+            "a HEAD of a rewritten page gets the GET's head"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod upload;
 
 use crate::body::{self, ConnControl, ResBody};
 use crate::error::RouteError;
+use crate::events::EventKind;
 use crate::query::Query;
 use crate::state::AppState;
 use ::bytes::Bytes;
@@ -53,6 +54,13 @@ pub async fn handle(
 ) -> Result<Response<ResBody>, ConnKilled> {
     let name = state.name.clone();
     let path = req.uri().path().to_owned();
+    if path != "/__events" && path != "/healthz" {
+        let detail = serde_json::json!({
+            "method": req.method().as_str(),
+            "query": req.uri().query(),
+        });
+        state.events.record(EventKind::Request, &path, 0, detail);
+    }
     let ctx = Ctx {
         query: Query::parse(req.uri().query()),
         path,

@@ -1,0 +1,230 @@
+//! The adapter's one error model, minus the platform: what went wrong (an
+//! [`EdgeError`], the typed context of the adapter's `error-stack`
+//! reports) decides, here and nowhere else, the status, the error class
+//! and the short body the client sees.
+//!
+//! Before the response is committed an error becomes that status; after
+//! commit only its class is recorded, as the access line's `abort` (the
+//! body was already broken off, or ended with an in-band error event).
+//! Bodies are fixed sentences plus, for configuration errors, the key's
+//! name: never a value, a backend address or a secret.
+
+use std::borrow::Cow;
+
+use crate::ai::errors::JSON_CONTENT_TYPE;
+use crate::ai::ApiError;
+use crate::stream::ERROR_CLASS_HEADER;
+
+/// What went wrong, at the granularity a client or operator may see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EdgeError {
+    /// The client's request is malformed.
+    #[error("bad request")]
+    BadRequest,
+    /// The request body is over the configured limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The service's configuration is invalid; the text names the key or
+    /// secret, never its value.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// An edge-side failure that is nobody's input.
+    #[error("internal error")]
+    Internal,
+    /// A backend could not be reached, or reset before its response head.
+    #[error("origin unreachable")]
+    OriginUnreachable,
+    /// A backend sent no response head in time.
+    #[error("origin timed out")]
+    OriginTimeout,
+    /// A backend's response head could not be used.
+    #[error("invalid origin response")]
+    OriginInvalid,
+    /// A backend's body broke off (reset, between-bytes timeout).
+    #[error("the origin's body broke off")]
+    OriginRead,
+    /// A write to the client failed: it went away.
+    #[error("the client went away")]
+    ClientGone,
+    /// The rewrite pipeline refused the body (class from the pipeline).
+    #[error("the origin's response could not be processed ({0})")]
+    Pipeline(&'static str),
+    /// A planned stream failed (class from its session, or the origin's
+    /// own validated class).
+    #[error("the origin's planned stream failed ({0})")]
+    Plan(String),
+    /// The AI gateway's answer, in OpenAI's error shape.
+    #[error("{}", .0.message())]
+    Api(ApiError),
+}
+
+/// How an error body is written for a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// `sluice: <sentence>` as text, with `x-sluice-error-class`.
+    Text,
+    /// OpenAI's `{"error":{...}}` JSON: the gateway's clients are OpenAI
+    /// SDKs, which read `error.code`.
+    OpenAi,
+}
+
+/// An error response, ready for the platform to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorResponse {
+    /// The status.
+    pub status: u16,
+    /// Headers to set, in order. Values may come from the origin (a plan's
+    /// class): the platform drops one it cannot represent.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl EdgeError {
+    /// The status the client sees before commit.
+    pub fn status(&self) -> u16 {
+        match self {
+            EdgeError::BadRequest => 400,
+            EdgeError::PayloadTooLarge => 413,
+            EdgeError::Config(_) | EdgeError::Internal => 500,
+            EdgeError::OriginTimeout => 504,
+            // Nobody reads it; 499 marks a client that left, as nginx does.
+            EdgeError::ClientGone => 499,
+            EdgeError::Api(e) => e.status(),
+            EdgeError::OriginUnreachable
+            | EdgeError::OriginInvalid
+            | EdgeError::OriginRead
+            | EdgeError::Pipeline(_)
+            | EdgeError::Plan(_) => 502,
+        }
+    }
+
+    /// The stable class token for logs, `x-sluice-error-class` and the
+    /// access line (docs/ARCHITECTURE.md lists them).
+    pub fn class(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            EdgeError::BadRequest => "bad_request",
+            EdgeError::PayloadTooLarge => "payload_too_large",
+            EdgeError::Config(_) => "config",
+            EdgeError::Internal => "internal",
+            EdgeError::OriginUnreachable => "origin_unreachable",
+            EdgeError::OriginTimeout => "origin_timeout",
+            EdgeError::OriginInvalid => "origin_invalid",
+            EdgeError::OriginRead => "origin_read",
+            EdgeError::ClientGone => "client_disconnect",
+            EdgeError::Pipeline(class) => class,
+            EdgeError::Plan(class) => return Cow::Owned(class.clone()),
+            EdgeError::Api(e) => e.code().unwrap_or(e.kind()),
+        })
+    }
+
+    /// The response a client gets for this error in `style`.
+    pub fn response(&self, style: Style) -> ErrorResponse {
+        let mut headers = vec![("cache-control", "no-store".to_owned())];
+        match style {
+            Style::Text => {
+                headers.push((ERROR_CLASS_HEADER, self.class().into_owned()));
+                headers.push(("content-type", "text/plain; charset=utf-8".to_owned()));
+                ErrorResponse {
+                    status: self.status(),
+                    headers,
+                    body: format!("sluice: {self}\n").into_bytes(),
+                }
+            }
+            Style::OpenAi => {
+                let api = match self {
+                    EdgeError::Api(e) => e.clone(),
+                    EdgeError::OriginTimeout => ApiError::gateway_timeout(),
+                    _ => ApiError::bad_gateway(),
+                };
+                headers.push(("content-type", JSON_CONTENT_TYPE.to_owned()));
+                if let Some((name, value)) = api.header() {
+                    headers.push((name, value.to_owned()));
+                }
+                ErrorResponse {
+                    status: api.status(),
+                    headers,
+                    body: api.to_json(),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header<'a>(r: &'a ErrorResponse, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn statuses_and_classes() {
+        let cases: [(EdgeError, u16, &str); 12] = [
+            (EdgeError::BadRequest, 400, "bad_request"),
+            (EdgeError::PayloadTooLarge, 413, "payload_too_large"),
+            (EdgeError::Config("k".into()), 500, "config"),
+            (EdgeError::Internal, 500, "internal"),
+            (EdgeError::OriginUnreachable, 502, "origin_unreachable"),
+            (EdgeError::OriginTimeout, 504, "origin_timeout"),
+            (EdgeError::OriginInvalid, 502, "origin_invalid"),
+            (EdgeError::OriginRead, 502, "origin_read"),
+            (EdgeError::ClientGone, 499, "client_disconnect"),
+            (EdgeError::Pipeline("corrupt_input"), 502, "corrupt_input"),
+            (
+                EdgeError::Plan("counter.failed".into()),
+                502,
+                "counter.failed",
+            ),
+            (
+                EdgeError::Api(ApiError::invalid_api_key()),
+                401,
+                "invalid_api_key",
+            ),
+        ];
+        for (err, status, class) in cases {
+            assert_eq!(
+                (err.status(), err.class().as_ref()),
+                (status, class),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_bodies_are_short_and_name_the_key_never_a_value() {
+        let r = EdgeError::Config("config key `publisher.gzip_level` must be 0..=9".into())
+            .response(Style::Text);
+        assert_eq!(r.status, 500);
+        assert_eq!(
+            r.body,
+            b"sluice: configuration error: config key `publisher.gzip_level` must be 0..=9\n"
+        );
+        assert_eq!(header(&r, ERROR_CLASS_HEADER), Some("config"));
+        assert_eq!(header(&r, "cache-control"), Some("no-store"));
+    }
+
+    #[test]
+    fn the_gateway_answers_in_openai_json_whatever_failed() {
+        let r = EdgeError::Api(ApiError::invalid_api_key()).response(Style::OpenAi);
+        assert_eq!(r.status, 401);
+        assert_eq!(header(&r, "www-authenticate"), Some("Bearer"));
+        assert_eq!(header(&r, "content-type"), Some(JSON_CONTENT_TYPE));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"]["code"], "invalid_api_key");
+        let t = EdgeError::OriginTimeout.response(Style::OpenAi);
+        assert_eq!(t.status, 504);
+        let v: serde_json::Value = serde_json::from_slice(&t.body).unwrap();
+        assert_eq!(v["error"]["code"], "upstream_timeout");
+        let c = EdgeError::Config("x".into()).response(Style::OpenAi);
+        assert_eq!(
+            c.status, 502,
+            "a provider-facing failure, in the SDK's terms"
+        );
+        assert!(header(&c, ERROR_CLASS_HEADER).is_none());
+    }
+}
