@@ -1,12 +1,14 @@
 //! Issue: publisher proxy. Stream / Buffered / PassThrough through Viceroy
 //! against sluice-origin: headers, synthetic ID, first byte, aborts.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use sluice_e2e::bigbody::Conn;
 use sluice_e2e::http::{decode, decode_prefix, get, request, Timed};
 use sluice_e2e::scan::attributes_pointing_at;
 use sluice_e2e::{EdgeConfig, Stack};
+use sluice_origin::content::{GenDoc, GenKind, UrlForms};
 
 const PAGE: &str = "/pages/aclu.html";
 /// The largest corpus page: even brotli-encoded it is well over 32 KiB.
@@ -363,6 +365,49 @@ fn buffered_path_has_exact_length_and_strong_etag() {
 }
 
 #[test]
+fn buffered_path_behind_a_slow_origin_streams_after_its_wait() {
+    let stack = Stack::start_with(|c: EdgeConfig| {
+        c.set("publisher.buffered_paths", "/gen/")
+            .set("publisher.buffer_max_ms", "300")
+    });
+    // 20 pieces of 16 KiB, 100 ms apart: the body takes about 2 s.
+    let n = 20 * 16384;
+    let mut resp = Timed::get(
+        &stack
+            .edge
+            .url(&format!("/gen/html/{n}?chunk=16384&interval_ms=100")),
+        &[],
+    );
+    let first = resp.sent_at.elapsed();
+    assert_eq!(resp.status, 200);
+    assert!(resp.header("content-length").is_none());
+    assert!(resp.header("etag").is_some_and(|e| e.starts_with("W/")));
+    let timing = resp.header("server-timing").unwrap_or_default().to_owned();
+    assert!(timing.contains("mode;desc=stream"), "{timing}");
+    let authority = stack.edge.addr.to_string();
+    let expected = GenDoc::new(GenKind::Html, "origin.example", n)
+        .with_urls(UrlForms::rewritten("http", &authority));
+    let mut check = expected.checker();
+    loop {
+        let (bytes, _) = resp.read_some().expect("body");
+        if bytes.is_empty() {
+            break;
+        }
+        check
+            .feed(&bytes)
+            .expect("the rewritten document, byte for byte");
+    }
+    check.finish().expect("complete");
+    let total = resp.sent_at.elapsed();
+    assert!(
+        first < Duration::from_millis(1200) && total > Duration::from_millis(1800),
+        "head after {first:?}, whole body after {total:?}"
+    );
+    let records = stack.edge.wait_access_records(1, Duration::from_secs(5));
+    assert_eq!(records[0]["mode"], "stream");
+}
+
+#[test]
 fn buffered_path_over_the_cap_streams_instead_of_failing() {
     let stack = Stack::start_with(|c: EdgeConfig| {
         c.set("publisher.rewrite_hosts", "www.aclu.org")
@@ -438,4 +483,73 @@ fn head_of_a_binary_and_no_body_statuses_pass_through() {
     let not_modified = get(&stack.edge.url("/status/304"), &[]);
     assert_eq!(not_modified.status, 304);
     assert!(not_modified.body.is_empty());
+}
+
+/// The origin's `download_aborted` events for `path`, polled until one
+/// appears or `within` passes; returns how long after `since` it came.
+fn origin_stopped_after(
+    stack: &Stack,
+    path: &str,
+    since: Instant,
+    within: Duration,
+) -> Option<Duration> {
+    loop {
+        let aborted = stack
+            .origin
+            .events()
+            .iter()
+            .any(|e| e["kind"] == "download_aborted" && e["path"] == path);
+        if aborted {
+            return Some(since.elapsed());
+        }
+        if since.elapsed() > within {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A 1 GiB generated page dripping 16 KiB every 20 ms: far longer than any
+/// test, so only a disconnect can end it.
+const ENDLESS_PAGE: &str = "/gen/html/1073741824";
+
+#[test]
+fn client_disconnect_on_a_streamed_rewrite_stops_the_origin_within_two_seconds() {
+    let stack = Stack::start();
+    let url = format!("{ENDLESS_PAGE}?chunk=16384&interval_ms=20");
+    let mut conn = Conn::open(stack.edge.addr, "GET", &url, &[]).expect("connect");
+    let head = conn.read_head().expect("head");
+    assert_eq!(head.status, 200);
+    let mut got = 0usize;
+    conn.read_body(head.framing("GET"), |b| {
+        got += b.len();
+        got < 256 * 1024
+    })
+    .expect("body");
+    let hung_up = Instant::now();
+    conn.hang_up();
+    let after = origin_stopped_after(&stack, ENDLESS_PAGE, hung_up, Duration::from_secs(5));
+    assert!(
+        after.is_some_and(|d| d <= Duration::from_secs(2)),
+        "origin stopped after {after:?}"
+    );
+    let records = stack.edge.wait_access_records(1, Duration::from_secs(5));
+    assert_eq!(records[0]["abort"], "client_disconnect");
+}
+
+#[test]
+fn client_disconnect_on_a_buffered_rewrite_stops_the_origin_within_two_seconds() {
+    let stack = Stack::start_with(|c: EdgeConfig| c.set("publisher.buffered_paths", "/gen/"));
+    let url = format!("{ENDLESS_PAGE}?chunk=16384&interval_ms=20");
+    let conn = Conn::open(stack.edge.addr, "GET", &url, &[]).expect("connect");
+    // The edge is buffering (16 MiB cap at 800 KiB/s): no byte reaches the
+    // client, so only the disconnect itself can tell the edge to stop.
+    std::thread::sleep(Duration::from_secs(1));
+    let hung_up = Instant::now();
+    conn.hang_up();
+    let after = origin_stopped_after(&stack, ENDLESS_PAGE, hung_up, Duration::from_secs(5));
+    assert!(
+        after.is_some_and(|d| d <= Duration::from_secs(2)),
+        "origin stopped after {after:?}"
+    );
 }

@@ -2,7 +2,7 @@
 //! client sink, streamed (the common case) or buffered for the
 //! whole-document post-processor.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use error_stack::{Report, ResultExt};
 use fastly::Response;
@@ -37,6 +37,7 @@ pub fn rewrite(
                 }),
                 Box::new(move |head: &mut Response| spilled(head, started)),
             )
+            .spill_at(Instant::now() + Duration::from_millis(cx.settings.buffer_max_ms))
         }
         Mode::Stream | Mode::PassThrough => cx.sink(head),
     };
@@ -66,7 +67,7 @@ pub fn rewrite(
 
 /// A buffered body that outgrew its cap streams: its head says so.
 fn spilled(head: &mut Response, started: Instant) {
-    log::warn!("buffered body passed the cap; streaming instead");
+    log::warn!("buffered body passed its cap or its wait; streaming instead");
     head.remove_header("server-timing");
     let elapsed = access::ms_between(started, Instant::now());
     head.append_header(

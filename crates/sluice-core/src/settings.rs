@@ -60,6 +60,11 @@ pub struct Settings {
     pub buffered_paths: Vec<String>,
     /// Cap for the buffered path; over it the response streams instead.
     pub buffer_max_bytes: usize,
+    /// Longest a buffered body waits for its end before it streams instead
+    /// (milliseconds): bounds the first byte behind a slow origin, and is
+    /// how soon a client that went away is noticed (only a write to the
+    /// client can tell).
+    pub buffer_max_ms: u64,
     /// How rewritten bodies are encoded for the client.
     pub output_encoding: OutputEncoding,
     /// gzip/deflate level of re-encoded bodies (0..=9): the guest pays for
@@ -100,6 +105,7 @@ impl Settings {
             log_level: LogLevel::Info,
             buffered_paths: Vec::new(),
             buffer_max_bytes: 16 * 1024 * 1024,
+            buffer_max_ms: 1000,
             output_encoding: OutputEncoding::IdentityWithHint,
             gzip_level: crate::pipeline::DEFAULT_GZIP_LEVEL,
             brotli_quality: crate::pipeline::DEFAULT_BROTLI_QUALITY,
@@ -144,6 +150,9 @@ impl Settings {
         }
         if let Some(v) = get("publisher.buffer_max_bytes") {
             s.buffer_max_bytes = parse_num(&v, "publisher.buffer_max_bytes")?;
+        }
+        if let Some(v) = get("publisher.buffer_max_ms") {
+            s.buffer_max_ms = parse_num(&v, "publisher.buffer_max_ms")?;
         }
         if let Some(v) = get("publisher.gzip_level") {
             s.gzip_level = parse_num(&v, "publisher.gzip_level")?;
@@ -442,6 +451,7 @@ mod tests {
         assert!(s.rewrite_hosts.is_empty());
         assert_eq!(s.log_level, LogLevel::Info);
         assert_eq!(s.buffer_max_bytes, 16 * 1024 * 1024);
+        assert_eq!(s.buffer_max_ms, 1000);
         assert_eq!(s.output_encoding, OutputEncoding::IdentityWithHint);
         assert_eq!(s.upload_max_bytes, None);
     }
@@ -474,6 +484,7 @@ mod tests {
             ("log.level", "loud"),
             ("publisher.buffered_paths", "etag"),
             ("publisher.buffer_max_bytes", "-1"),
+            ("publisher.buffer_max_ms", "1s"),
             ("publisher.output_encoding", "zstd"),
             ("publisher.gzip_level", "10"),
             ("publisher.gzip_level", "fast"),

@@ -120,6 +120,8 @@ pub struct ClientSink<C: Commit> {
     stats: Rc<SinkStats>,
     /// Bytes a buffered body may hold before it spills (0: streaming).
     cap: usize,
+    /// When a buffered body stops waiting for its end and spills.
+    spill_at: Option<Instant>,
     finalizer: Option<Finalizer<C::Head>>,
     on_spill: Option<SpillHook<C::Head>>,
 }
@@ -135,6 +137,7 @@ impl<C: Commit> ClientSink<C> {
             },
             stats,
             cap: 0,
+            spill_at: None,
             finalizer: None,
             on_spill: None,
         }
@@ -158,9 +161,23 @@ impl<C: Commit> ClientSink<C> {
             },
             stats,
             cap,
+            spill_at: None,
             finalizer: Some(finalizer),
             on_spill: Some(on_spill),
         }
+    }
+
+    /// A buffered body still pending at `deadline` spills into a stream at
+    /// its next write or flush (the pipeline flushes once per origin
+    /// chunk): a slow origin must not hold the first byte back for ever,
+    /// and only a write can tell that the client went away.
+    pub fn spill_at(mut self, deadline: Instant) -> Self {
+        self.spill_at = Some(deadline);
+        self
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.spill_at.is_some_and(|t| Instant::now() >= t)
     }
 
     /// True once the head has gone to the client.
@@ -225,12 +242,13 @@ impl<C: Commit> ClientSink<C> {
 
 impl<C: Commit> Write for ClientSink<C> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let waiting = self.finalizer.is_some() && !self.past_deadline();
         match &mut self.state {
             State::Pending { buffer, .. } => {
                 if buf.is_empty() {
                     return Ok(0);
                 }
-                if self.finalizer.is_some() && buffer.len() + buf.len() <= self.cap {
+                if waiting && buffer.len() + buf.len() <= self.cap {
                     buffer.extend_from_slice(buf);
                 } else {
                     self.commit(buf)?;
@@ -250,8 +268,13 @@ impl<C: Commit> Write for ClientSink<C> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        let overdue = self.finalizer.is_some() && self.past_deadline();
         match &mut self.state {
             State::Streaming(body) => body.flush(),
+            State::Pending { .. } if overdue => {
+                self.commit(&[])?;
+                self.flush()
+            }
             State::Pending { .. } | State::Closed => Ok(()),
         }
     }

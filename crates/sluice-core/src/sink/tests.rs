@@ -280,3 +280,49 @@ fn downstream_abort_after_commit_breaks_the_body() {
         [Event::Open(head(200)), Event::Aborted(b"a".to_vec())]
     );
 }
+
+#[test]
+fn a_buffered_body_past_its_deadline_spills_at_the_next_write_or_flush() {
+    let fake = Fake::default();
+    let stats = Rc::new(SinkStats::default());
+    let soon = Instant::now() + std::time::Duration::from_millis(30);
+    let mut sink = buffered(&fake, 1 << 20, &stats).spill_at(soon);
+    sink.write_all(b"held").unwrap();
+    sink.flush().unwrap();
+    assert!(events(&fake).is_empty(), "before the deadline it buffers");
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    sink.flush().unwrap();
+    let mut spilled = head(200);
+    spilled.headers.push(("mode".into(), "stream".into()));
+    assert_eq!(events(&fake), [Event::Open(spilled)]);
+    assert!(stats.spilled() && stats.committed());
+    sink.write_all(b"-more").unwrap();
+    sink.finish().unwrap();
+    assert_eq!(
+        events(&fake).last(),
+        Some(&Event::Finished(b"held-more".to_vec()))
+    );
+}
+
+#[test]
+fn a_buffered_body_that_ends_before_its_deadline_is_finalised() {
+    let fake = Fake::default();
+    let stats = Rc::new(SinkStats::default());
+    let later = Instant::now() + std::time::Duration::from_secs(3600);
+    let mut sink = buffered(&fake, 1 << 20, &stats).spill_at(later);
+    sink.write_all(b"whole").unwrap();
+    sink.flush().unwrap();
+    sink.finish().unwrap();
+    assert!(matches!(&events(&fake)[..], [Event::Whole(_, b)] if b == b"whole"));
+    assert!(!stats.spilled());
+}
+
+#[test]
+fn a_deadline_already_past_spills_on_the_first_write() {
+    let fake = Fake::default();
+    let stats = Rc::new(SinkStats::default());
+    let mut sink = buffered(&fake, 1 << 20, &stats).spill_at(Instant::now());
+    sink.write_all(b"x").unwrap();
+    assert!(stats.spilled());
+    assert!(matches!(&events(&fake)[..], [Event::Open(_)]));
+}
