@@ -674,11 +674,16 @@ fn head_returns_the_get_headers_and_no_body() {
     assert!(rest.is_empty(), "HEAD sent {} body bytes", rest.len());
     let records = stack.edge.wait_access_records(2, Duration::from_secs(5));
     assert_eq!(records[1]["pass_reason"], "head");
-    assert!(stack
+    // The origin was asked with HEAD and sent no body.
+    let seen: Vec<serde_json::Value> = stack
         .origin
         .events()
-        .iter()
-        .all(|e| e["path"] != path.as_str()));
+        .into_iter()
+        .filter(|e| e["path"] == path.as_str())
+        .collect();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["kind"], "request");
+    assert_eq!(seen[0]["detail"]["method"], "HEAD");
 }
 
 /// The headers a download manager relies on arrive exactly as the origin
