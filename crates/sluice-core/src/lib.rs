@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 pub mod ai;
+pub mod cache;
 mod codec;
 pub mod content_kind;
 pub mod encoding;
