@@ -37,8 +37,10 @@
 //! ```
 
 mod directives;
+pub mod key;
 pub mod policy;
 pub mod vary;
 
 pub use directives::{Directives, Seconds};
+pub use key::{CacheKey, CodingClass, KeyInput, RewriteFingerprint};
 pub use policy::{decide, Decision, NotStored, RequestFacts, ResponseFacts, Store};
