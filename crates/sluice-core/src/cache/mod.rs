@@ -39,8 +39,11 @@
 mod directives;
 pub mod key;
 pub mod policy;
+pub mod stored_head;
+pub mod surrogate;
 pub mod vary;
 
 pub use directives::{Directives, Seconds};
 pub use key::{CacheKey, CodingClass, KeyInput, RewriteFingerprint};
 pub use policy::{decide, Decision, NotStored, RequestFacts, ResponseFacts, Store};
+pub use stored_head::{Entry, StoredHead};
