@@ -36,9 +36,14 @@
 //!         (FillBudget) → finish; fault → abandon + purge fill key
 //! ```
 
+pub mod conditional;
+pub mod delivery;
 mod directives;
+pub mod fill;
+pub mod freshness;
 pub mod key;
 pub mod policy;
+pub mod request;
 pub mod stored_head;
 pub mod surrogate;
 pub mod vary;
