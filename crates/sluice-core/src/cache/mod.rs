@@ -43,6 +43,7 @@ pub mod fill;
 pub mod freshness;
 pub mod key;
 pub mod policy;
+pub mod purge;
 pub mod request;
 pub mod stored_head;
 pub mod surrogate;
