@@ -127,11 +127,15 @@ pub enum NotStored {
     TooLarge,
     /// The head does not fit the cache metadata.
     HeadTooLarge,
+    /// The stream gate passed the response through unrewritten: the
+    /// host's own read-through cache is the place for identical bytes.
+    /// Set by the adapter after `http::classify`, never by [`decide`].
+    NotRewritten,
 }
 
 impl NotStored {
     /// Every reason, for tests and for decoding stored markers.
-    pub const ALL: [NotStored; 16] = [
+    pub const ALL: [NotStored; 17] = [
         NotStored::Disabled,
         NotStored::Method,
         NotStored::Status,
@@ -148,6 +152,7 @@ impl NotStored {
         NotStored::StaleOnArrival,
         NotStored::TooLarge,
         NotStored::HeadTooLarge,
+        NotStored::NotRewritten,
     ];
 
     /// Stable lower-case token.
@@ -169,6 +174,7 @@ impl NotStored {
             NotStored::StaleOnArrival => "stale-on-arrival",
             NotStored::TooLarge => "too-large",
             NotStored::HeadTooLarge => "head-too-large",
+            NotStored::NotRewritten => "not-rewritten",
         }
     }
 
@@ -880,6 +886,10 @@ mod tests {
         }
         assert!(NotStored::SetCookie.hit_for_pass());
         assert!(NotStored::Private.hit_for_pass());
+        assert!(
+            NotStored::NotRewritten.hit_for_pass(),
+            "binaries must not queue"
+        );
         assert!(!NotStored::Authorization.hit_for_pass());
         assert!(!NotStored::Method.hit_for_pass());
         assert_eq!(NotStored::from_token("nope"), None);

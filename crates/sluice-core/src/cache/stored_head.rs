@@ -529,6 +529,23 @@ mod tests {
             let _ = decode(&bytes);
         }
 
+        /// A mutated encoding is either rejected or decodes to an entry that
+        /// re-encodes to exactly those bytes (the fuzz target's property).
+        #[test]
+        fn accepted_bytes_re_encode_exactly(at in 0usize..200, byte in any::<u8>()) {
+            let mut bytes = head(&[("content-type", "text/html"), ("etag", "\"x\"")])
+                .unwrap()
+                .encode()
+                .unwrap();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            match decode(&bytes) {
+                Ok(Entry::Response(h)) => prop_assert_eq!(h.encode().unwrap(), bytes),
+                Ok(Entry::Pass(r)) => prop_assert_eq!(encode_pass(r), bytes),
+                Err(_) => {}
+            }
+        }
+
         #[test]
         fn encode_decode_round_trips(
             status in 100u16..600,
