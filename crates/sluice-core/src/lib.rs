@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 pub mod access;
 pub mod ai;
+pub mod cache;
 mod codec;
 pub mod content_kind;
 pub mod edge_error;

@@ -95,6 +95,8 @@ pub struct Settings {
     /// empty by default so no plan reaches any backend until an operator
     /// names one) and the caps of plan limits (`plans.*` keys).
     pub plan_policy: PlanPolicy,
+    /// Edge cache of rewritten responses (`cache.*` keys).
+    pub cache: CacheSettings,
 }
 
 impl Settings {
@@ -119,6 +121,7 @@ impl Settings {
             ai_relay_floor: false,
             dispatch_limits: DispatchLimits::default(),
             plan_policy: PlanPolicy::new(Vec::<String>::new()),
+            cache: CacheSettings::default(),
         }
     }
 
@@ -232,6 +235,7 @@ impl Settings {
         }
         s.dispatch_limits = dispatch_limits(&get)?;
         s.plan_policy = plan_policy(&get)?;
+        s.cache = cache_settings(&get)?;
         Ok(s)
     }
 
@@ -361,6 +365,209 @@ fn plan_policy(get: &impl Fn(&str) -> Option<String>) -> Result<PlanPolicy, Conf
             "plans.between_bytes_timeout_ms",
             DEFAULT_BETWEEN_BYTES_TIMEOUT_MS,
         )?))
+}
+
+// ---------------------------------------------------------------------------
+// Edge cache (`cache.*` keys). Kept in one block, apart from the other keys.
+// ---------------------------------------------------------------------------
+
+/// Fastly's per-object limit for Compute caches (100 MB): `cache.max_object_bytes`
+/// may not exceed it.
+pub const CACHE_MAX_OBJECT_BYTES_LIMIT: u64 = 100_000_000;
+
+/// Settings of the edge cache of rewritten responses (docs/CONFIG.md,
+/// "Edge cache").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// `cache.enabled`: look up and store rewritten responses at all.
+    pub enabled: bool,
+    /// `cache.default_ttl_s`: freshness given to a storable response that
+    /// carries no freshness information. 0 (the default) means such
+    /// responses are not stored: guessing a lifetime for a publisher's HTML
+    /// would serve stale pages the origin never agreed to.
+    pub default_ttl_s: u64,
+    /// `cache.max_ttl_s`: the longest sluice keeps an object, whatever the
+    /// origin says; bounds the damage of a forgotten purge. Also caps the
+    /// stale windows.
+    pub max_ttl_s: u64,
+    /// `cache.max_object_bytes`: larger rewritten bodies stream uncached.
+    pub max_object_bytes: u64,
+    /// `cache.hit_for_pass_s`: lifetime of the marker stored for a response
+    /// that may not be stored, so concurrent and later requests pass at once
+    /// instead of queueing behind one another. 0 disables markers.
+    pub hit_for_pass_s: u64,
+    /// `cache.vary_headers`: request headers a response may `Vary` on and
+    /// still be stored (lower-case). Every lookup carries their normalised
+    /// values; a response varying on any other header is not stored.
+    pub vary_headers: Vec<String>,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            default_ttl_s: 0,
+            max_ttl_s: 86_400,
+            max_object_bytes: 32 * 1024 * 1024,
+            hit_for_pass_s: 60,
+            vary_headers: ["accept", "accept-language", "origin"]
+                .map(str::to_owned)
+                .to_vec(),
+        }
+    }
+}
+
+/// Request headers that may never be varied on: their values are
+/// credentials, and a vary rule stores the first requester's values with
+/// the object.
+const CACHE_VARY_FORBIDDEN: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+/// `cache.*`: every [`CacheSettings`] field, each optional.
+fn cache_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CacheSettings, ConfigError> {
+    let mut c = CacheSettings::default();
+    if let Some(v) = get("cache.enabled") {
+        c.enabled = match v.trim() {
+            "true" => true,
+            "false" => false,
+            _ => {
+                return Err(ConfigError {
+                    key: "cache.enabled",
+                    problem: "must be true or false",
+                })
+            }
+        };
+    }
+    if let Some(v) = get("cache.default_ttl_s") {
+        c.default_ttl_s = parse_num(&v, "cache.default_ttl_s")?;
+    }
+    if let Some(v) = get("cache.max_ttl_s") {
+        c.max_ttl_s = parse_num(&v, "cache.max_ttl_s")?;
+        if c.max_ttl_s == 0 {
+            return Err(ConfigError {
+                key: "cache.max_ttl_s",
+                problem: "must be at least 1 (use cache.enabled = false to turn the cache off)",
+            });
+        }
+    }
+    if let Some(v) = get("cache.max_object_bytes") {
+        c.max_object_bytes = parse_num(&v, "cache.max_object_bytes")?;
+        if c.max_object_bytes == 0 || c.max_object_bytes > CACHE_MAX_OBJECT_BYTES_LIMIT {
+            return Err(ConfigError {
+                key: "cache.max_object_bytes",
+                problem: "must be 1..=100000000 (Fastly's per-object limit)",
+            });
+        }
+    }
+    if let Some(v) = get("cache.hit_for_pass_s") {
+        c.hit_for_pass_s = parse_num(&v, "cache.hit_for_pass_s")?;
+    }
+    if let Some(v) = get("cache.vary_headers") {
+        let mut names = Vec::new();
+        for name in list(&v) {
+            let name = name.to_ascii_lowercase();
+            let token = name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !token {
+                return Err(ConfigError {
+                    key: "cache.vary_headers",
+                    problem: "must be a comma-separated list of header names",
+                });
+            }
+            if CACHE_VARY_FORBIDDEN.contains(&name.as_str()) {
+                return Err(ConfigError {
+                    key: "cache.vary_headers",
+                    problem: "may not name authorization, cookie or proxy-authorization",
+                });
+            }
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        if names.len() > 8 {
+            return Err(ConfigError {
+                key: "cache.vary_headers",
+                problem: "may name at most 8 headers",
+            });
+        }
+        c.vary_headers = names;
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod cache_settings_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<CacheSettings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned()).map(|s| s.cache)
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = parse(&[]).unwrap();
+        assert!(c.enabled);
+        assert_eq!(c.default_ttl_s, 0);
+        assert_eq!(c.max_ttl_s, 86_400);
+        assert_eq!(c.max_object_bytes, 33_554_432);
+        assert_eq!(c.hit_for_pass_s, 60);
+        assert_eq!(c.vary_headers, ["accept", "accept-language", "origin"]);
+    }
+
+    #[test]
+    fn values_parse() {
+        let c = parse(&[
+            ("cache.enabled", "false"),
+            ("cache.default_ttl_s", "300"),
+            ("cache.max_ttl_s", "3600"),
+            ("cache.max_object_bytes", "100000000"),
+            ("cache.hit_for_pass_s", "0"),
+            (
+                "cache.vary_headers",
+                " Accept-Language, X-Device ,accept-language,",
+            ),
+        ])
+        .unwrap();
+        assert!(!c.enabled);
+        assert_eq!(c.default_ttl_s, 300);
+        assert_eq!(c.max_ttl_s, 3600);
+        assert_eq!(c.max_object_bytes, 100_000_000);
+        assert_eq!(c.hit_for_pass_s, 0);
+        assert_eq!(c.vary_headers, ["accept-language", "x-device"]);
+        let empty = parse(&[("cache.vary_headers", "")]).unwrap();
+        assert!(empty.vary_headers.is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_never_echo_the_value() {
+        for (key, value) in [
+            ("cache.enabled", "yes"),
+            ("cache.enabled", "1"),
+            ("cache.default_ttl_s", "-1"),
+            ("cache.default_ttl_s", "5m"),
+            ("cache.max_ttl_s", "0"),
+            ("cache.max_object_bytes", "0"),
+            ("cache.max_object_bytes", "100000001"),
+            ("cache.max_object_bytes", "lots"),
+            ("cache.hit_for_pass_s", "1.5"),
+            ("cache.vary_headers", "accept language"),
+            ("cache.vary_headers", "Cookie"),
+            ("cache.vary_headers", "Authorization"),
+            ("cache.vary_headers", "a,b,c,d,e,f,g,h,i"),
+        ] {
+            let err = parse(&[(key, value)]).unwrap_err();
+            assert_eq!(err.key, key, "{value}");
+            // Short values ("0") may appear in the limits the message states.
+            if value.len() > 3 {
+                assert!(!err.to_string().contains(value), "{err}");
+            }
+        }
+    }
 }
 
 fn list(v: &str) -> impl Iterator<Item = &str> {

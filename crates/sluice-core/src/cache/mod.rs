@@ -1,0 +1,55 @@
+//! The edge cache of rewritten responses: every decision it needs, with no
+//! Fastly type.
+//!
+//! The rewrite is paid once per page instead of once per view: the
+//! rewritten response itself is the cached object (Fastly's core cache;
+//! its read-through cache would only hold the origin's bytes). The adapter
+//! owns the core cache calls; this module decides:
+//!
+//! | module | decides |
+//! | --- | --- |
+//! | [`request`] | whether a request looks up (and may fill), only reads, or bypasses |
+//! | [`key`] | the primary key: everything the rewritten bytes depend on |
+//! | [`vary`] | the headers every lookup carries, and a response's vary rule |
+//! | [`policy`] | whether a response may be stored, for how long, how stale |
+//! | [`stored_head`] | the status and headers replayed on a hit (`user_metadata`) |
+//! | [`surrogate`] | the entry's surrogate keys (fill key, path key, origin keys) |
+//! | [`fill`] | the size budget of a fill, and dead-fill detection |
+//! | [`freshness`] | what to do with a found entry (hit, stale, refresh, pass) |
+//! | [`conditional`] | `304` answers from a cached entry |
+//! | [`delivery`] | `X-Cache`, `Age`, `Server-Timing` on the way out |
+//! | [`purge`] | the authenticated `POST /_sluice/purge` route |
+//!
+//! How the adapter uses it (see docs/ARCHITECTURE.md, "Edge cache"):
+//!
+//! ```text
+//! plan = request::plan(..)                 Bypass → today's path
+//! key  = CacheKey::derive(..); hdrs = vary::lookup_headers(..)
+//! Transaction::lookup(key).header(hdrs..)  (ReadOnly: core::lookup)
+//! found → stored_head::decode(user_metadata)
+//!     Pass marker → pass | Response → freshness::on_found(..)
+//!     Hit/ServeStale → conditional::evaluate → 304 | head + to_stream() → send_to_client
+//! must insert → origin (request::STRIP_ON_FILL) → classify → policy::decide(origin head)
+//!     DoNotStore(r) → r.hit_for_pass() ? insert marker (encode_pass) : cancel; pass
+//!     Store(s) → StoredHead::from_response(..) + EntryKeys::new(..) → insert
+//!         (vary_by only if non-empty) → pipeline writes client + cache body
+//!         (FillBudget) → finish; fault → abandon + purge fill key
+//! ```
+
+pub mod conditional;
+pub mod delivery;
+mod directives;
+pub mod fill;
+pub mod freshness;
+pub mod key;
+pub mod policy;
+pub mod purge;
+pub mod request;
+pub mod stored_head;
+pub mod surrogate;
+pub mod vary;
+
+pub use directives::{Directives, Seconds};
+pub use key::{CacheKey, CodingClass, KeyInput, RewriteFingerprint};
+pub use policy::{decide, Decision, NotStored, RequestFacts, ResponseFacts, Store};
+pub use stored_head::{Entry, StoredHead};
