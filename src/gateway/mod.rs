@@ -18,6 +18,7 @@ use sluice_core::ai::routes::{RouteMatch, Routes};
 use sluice_core::ai::ApiError;
 use sluice_core::settings::Settings;
 
+use crate::lifecycle::message;
 use crate::lifecycle::pump::{pump, Flow, Pumped};
 use crate::lifecycle::{Cx, EdgeError, Outcome, Style};
 use crate::stores;
@@ -91,7 +92,7 @@ pub fn handle(
             .map_err(|e| log::error!("secret {CLIENT_KEYS} is malformed: {e}"))
             .ok()
     });
-    let presented = req.get_header_str(header::AUTHORIZATION);
+    let presented = message::header(&req, header::AUTHORIZATION);
     if keys.is_none_or(|k| k.authorize(presented).is_err()) {
         return Err(api(ApiError::invalid_api_key()));
     }
@@ -103,8 +104,7 @@ pub fn handle(
         })?;
 
     let limits = RequestLimits::default().with_max_body_bytes(cx.settings.ai_max_body_bytes);
-    let declared = req
-        .get_header_str(header::CONTENT_LENGTH)
+    let declared = message::header(&req, header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<u64>().ok());
     let mut collector = BodyCollector::new(&limits, declared).map_err(|e| api(e.api_error()))?;
     pump(&mut req.take_body(), |chunk| {

@@ -81,3 +81,26 @@ pub fn set_request_headers(req: &mut Request, headers: &HeaderMap) {
         req.append_header(name, value);
     }
 }
+
+/// A request header's first value as text; `None` when absent or not
+/// text. (Fastly's `get_header_str` panics on a non-UTF-8 value, which a
+/// client can send.)
+pub fn header<'a>(req: &'a Request, name: HeaderName) -> Option<&'a str> {
+    req.get_header(name).and_then(|v| v.to_str().ok())
+}
+
+/// Every value of a request header that is text.
+pub fn header_all<'a>(req: &'a Request, name: &str) -> Vec<&'a str> {
+    match HeaderName::from_bytes(name.as_bytes()) {
+        Ok(name) => req
+            .get_header_all(name)
+            .filter_map(|v| v.to_str().ok())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A response header's first value as text (see [`header`]).
+pub fn response_header(resp: &Response, name: HeaderName) -> Option<&str> {
+    resp.get_header(name).and_then(|v| v.to_str().ok())
+}

@@ -10,6 +10,7 @@ use sluice_core::limits::Limits;
 use sluice_core::pipeline::PipelineConfig;
 
 use super::{body, server_timing, Page};
+use crate::lifecycle::message;
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 
 /// Classifies the origin's answer and sends it in the chosen mode.
@@ -40,8 +41,7 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
                 // origin's Content-Length; HEAD must report the GET length.
                 resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
             } else {
-                cx.record.bytes_out = resp
-                    .get_header_str(header::CONTENT_LENGTH)
+                cx.record.bytes_out = message::response_header(&resp, header::CONTENT_LENGTH)
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
             }

@@ -6,7 +6,7 @@ use fastly::http::header;
 use fastly::Request;
 use sluice_core::http::synthetic_id::{self, Signer};
 
-use crate::lifecycle::EdgeError;
+use crate::lifecycle::{message, EdgeError};
 use crate::stores;
 
 /// Secret Store key holding the HMAC key.
@@ -29,8 +29,7 @@ pub fn identify(req: &Request) -> Result<Visitor, Report<EdgeError>> {
         .ok_or_else(|| Report::new(EdgeError::Config(format!("secret `{KEY_NAME}` is missing"))))?;
     let signer = Signer::new(&key)
         .map_err(|e| Report::new(EdgeError::Config(format!("secret `{KEY_NAME}`: {e}"))))?;
-    let presented = req
-        .get_header_all_str(header::COOKIE)
+    let presented = message::header_all(req, header::COOKIE.as_str())
         .into_iter()
         .find_map(synthetic_id::find_in_cookie_header);
     if let Some(value) = presented {

@@ -49,9 +49,8 @@ pub enum Fetched {
 /// Sends the client request to the origin and applies the head policy.
 pub fn fetch(mut req: Request, cx: &mut Cx<'_>) -> Result<Fetched, Report<EdgeError>> {
     let visitor = identity::identify(&req)?;
-    let client_accept_encoding = req
-        .get_header_str(header::ACCEPT_ENCODING)
-        .map(str::to_owned);
+    let client_accept_encoding =
+        message::header(&req, header::ACCEPT_ENCODING).map(str::to_owned);
     let path = req.get_path().to_owned();
     let rules = RewriteRules::new(
         &cx.settings.rewrite_hosts,
@@ -97,7 +96,7 @@ pub fn fetch(mut req: Request, cx: &mut Cx<'_>) -> Result<Fetched, Report<EdgeEr
 /// rewrite a fragment; a server may always ignore `Range`).
 fn send(req: Request, cx: &Cx<'_>, rewrites: bool) -> Result<fastly::Response, Report<EdgeError>> {
     let policy = upload::upload_policy(
-        req.get_header_str(header::CONTENT_LENGTH),
+        message::header(&req, header::CONTENT_LENGTH),
         req.has_body(),
         cx.settings.upload_max_bytes,
     )
@@ -114,7 +113,7 @@ fn send(req: Request, cx: &Cx<'_>, rewrites: bool) -> Result<fastly::Response, R
         upload::Upload::Handle => backend::send(req, BACKEND, None)?,
         upload::Upload::Counted(limit) => backend::send_counted(req, BACKEND, limit)?,
     };
-    let ct = resp.get_header_str(header::CONTENT_TYPE);
+    let ct = message::response_header(&resp, header::CONTENT_TYPE);
     match retry {
         Some(mut retry)
             if upload::refetch_whole(resp.get_status().as_u16(), ct, true, rewrites) =>
