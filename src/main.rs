@@ -12,6 +12,8 @@
 #![forbid(unsafe_code)]
 
 #[cfg(target_arch = "wasm32")]
+mod cache;
+#[cfg(target_arch = "wasm32")]
 mod gateway;
 #[cfg(target_arch = "wasm32")]
 mod lifecycle;
@@ -19,6 +21,8 @@ mod lifecycle;
 mod plans;
 #[cfg(target_arch = "wasm32")]
 mod publisher;
+#[cfg(target_arch = "wasm32")]
+mod purge;
 #[cfg(target_arch = "wasm32")]
 mod router;
 #[cfg(target_arch = "wasm32")]

@@ -104,8 +104,8 @@ pub fn handle(
         })?;
 
     let limits = RequestLimits::default().with_max_body_bytes(cx.settings.ai_max_body_bytes);
-    let declared = message::header(&req, header::CONTENT_LENGTH)
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        message::header(&req, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     let mut collector = BodyCollector::new(&limits, declared).map_err(|e| api(e.api_error()))?;
     pump(&mut req.take_body(), |chunk| {
         collector.push(chunk).map(|()| Flow::More)

@@ -85,7 +85,7 @@ pub fn set_request_headers(req: &mut Request, headers: &HeaderMap) {
 /// A request header's first value as text; `None` when absent or not
 /// text. (Fastly's `get_header_str` panics on a non-UTF-8 value, which a
 /// client can send.)
-pub fn header<'a>(req: &'a Request, name: HeaderName) -> Option<&'a str> {
+pub fn header(req: &Request, name: HeaderName) -> Option<&str> {
     req.get_header(name).and_then(|v| v.to_str().ok())
 }
 

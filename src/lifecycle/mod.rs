@@ -23,14 +23,14 @@ pub mod pump;
 
 use std::io::Write;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use error_stack::Report;
 use fastly::{Request, Response};
 use sluice_core::access::{self, AccessRecord};
 use sluice_core::http::ClientView;
 use sluice_core::settings::{LogLevel, Settings};
-use sluice_core::sink::{ClientSink, Finalizer, SinkStats, SpillHook};
+use sluice_core::sink::{ClientSink, Commit, Finalizer, SinkStats, SpillHook};
 
 use crate::stores;
 use client::{Sink, ToClient};
@@ -67,28 +67,31 @@ pub struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    /// A sink that commits `head` with the first body byte.
+    /// A sink that commits `head` to the client with the first body byte.
     pub fn sink(&self, head: Response) -> Sink {
-        ClientSink::streaming(ToClient, head, Rc::clone(&self.stats))
+        self.sink_via(ToClient, head)
+    }
+
+    /// A sink that commits `head` through `committer` (the client, or a
+    /// cache fill that streams back to it) with the first body byte.
+    pub fn sink_via<C: Commit>(&self, committer: C, head: C::Head) -> ClientSink<C> {
+        ClientSink::streaming(committer, head, Rc::clone(&self.stats))
     }
 
     /// A sink that holds up to `cap` bytes for `finalize`, streaming past
-    /// it after `on_spill`.
-    pub fn buffered_sink(
+    /// it (or past `publisher.buffer_max_ms`) after `on_spill`.
+    pub fn buffered_sink_via<C: Commit>(
         &self,
-        head: Response,
+        committer: C,
+        head: C::Head,
         cap: usize,
-        finalize: Finalizer<Response>,
-        on_spill: SpillHook<Response>,
-    ) -> Sink {
-        ClientSink::buffered(
-            ToClient,
-            head,
-            cap,
-            Rc::clone(&self.stats),
-            finalize,
-            on_spill,
-        )
+        finalize: Finalizer<C::Head>,
+        on_spill: SpillHook<C::Head>,
+    ) -> ClientSink<C> {
+        let stats = Rc::clone(&self.stats);
+        let wait = Duration::from_millis(self.settings.buffer_max_ms);
+        ClientSink::buffered(committer, head, cap, stats, finalize, on_spill)
+            .spill_at(Instant::now() + wait)
     }
 
     /// Milliseconds since the request arrived.

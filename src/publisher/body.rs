@@ -1,33 +1,37 @@
 //! A rewritten body: the origin body pumped through the pipeline into the
 //! client sink, streamed (the common case) or buffered for the
-//! whole-document post-processor.
+//! whole-document post-processor; committed to the client directly or
+//! through a cache fill that streams back to it.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use error_stack::{Report, ResultExt};
-use fastly::Response;
+use fastly::http::HeaderValue;
+use fastly::{Body, Response};
 use sluice_core::access;
 use sluice_core::error::{ErrorSource, PipelineError};
 use sluice_core::http::{finalize, origin_response, Mode};
 use sluice_core::pipeline::{Pipeline, PipelineConfig};
+use sluice_core::sink::{ClientSink, Commit};
 
-use crate::lifecycle::message::Parts;
 use crate::lifecycle::pump::{pump, Flow, Pumped};
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 
-/// Rewrites the origin body into the client, in `mode`.
-pub fn rewrite(
-    origin: Parts,
+/// Rewrites the origin body into `committer`, in `mode`.
+pub fn rewrite<C: Commit<Head = Response>>(
+    head: Response,
+    mut body: Body,
     config: PipelineConfig,
     mode: Mode,
+    committer: C,
     cx: &mut Cx<'_>,
 ) -> Result<Outcome, Report<EdgeError>> {
-    let (head, mut body) = origin.into_head_and_body();
     cx.record.mode = mode.as_str();
-    let sink = match mode {
+    let sink: ClientSink<C> = match mode {
         Mode::Buffered => {
             let started = cx.started;
-            cx.buffered_sink(
+            cx.buffered_sink_via(
+                committer,
                 head,
                 cx.settings.buffer_max_bytes,
                 Box::new(|head: &mut Response, body: &[u8]| {
@@ -37,9 +41,8 @@ pub fn rewrite(
                 }),
                 Box::new(move |head: &mut Response| spilled(head, started)),
             )
-            .spill_at(Instant::now() + Duration::from_millis(cx.settings.buffer_max_ms))
         }
-        Mode::Stream | Mode::PassThrough => cx.sink(head),
+        Mode::Stream | Mode::PassThrough => cx.sink_via(committer, head),
     };
     let mut pipeline = Pipeline::new(config, sink).map_err(pipeline_error)?;
     let mut bytes_in = 0u64;
@@ -65,10 +68,21 @@ pub fn rewrite(
     Ok(Outcome::Sent)
 }
 
-/// A buffered body that outgrew its cap streams: its head says so.
+/// A buffered body that outgrew its cap or its wait streams: its head
+/// says so (the edge's own `Server-Timing` entry is replaced; any other,
+/// such as the cache's, stays).
 fn spilled(head: &mut Response, started: Instant) {
     log::warn!("buffered body passed its cap or its wait; streaming instead");
+    let mode = format!("mode;desc={}", Mode::Buffered.as_str());
+    let kept: Vec<HeaderValue> = head
+        .get_header_all("server-timing")
+        .filter(|v| !v.to_str().is_ok_and(|t| t.contains(&mode)))
+        .cloned()
+        .collect();
     head.remove_header("server-timing");
+    for v in kept {
+        head.append_header("server-timing", v);
+    }
     let elapsed = access::ms_between(started, Instant::now());
     head.append_header(
         "server-timing",

@@ -1,15 +1,22 @@
-//! The publisher's answer for a page: classify it from its head, then hand
-//! the body to the host untouched or rewrite it while it streams.
+//! The publisher's answer for a page: classify it from its head, decide
+//! whether the edge cache keeps it, then hand the body to the host
+//! untouched or rewrite it while it streams.
 
 use error_stack::Report;
-use fastly::http::{header, FramingHeadersMode};
+use fastly::http::{header, FramingHeadersMode, HeaderValue};
+use fastly::Response;
+use sluice_core::cache::delivery::{Outcome as Delivered, STRIP_FROM_CLIENT};
+use sluice_core::cache::NotStored;
 use sluice_core::content_kind::charset_from_content_type;
 use sluice_core::http::output::choose_output;
 use sluice_core::http::{classify, origin_response, Decision, PassReason, ResponseFacts};
 use sluice_core::limits::Limits;
 use sluice_core::pipeline::PipelineConfig;
 
+use super::identity::Visitor;
 use super::{body, server_timing, Page};
+use crate::cache::{self, Stored};
+use crate::lifecycle::client::ToClient;
 use crate::lifecycle::message;
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 
@@ -20,6 +27,10 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         rules,
         client_accept_encoding,
         path,
+        visitor,
+        fill,
+        delivered,
+        authorized,
     } = page;
     let decision = classify(&ResponseFacts {
         is_head: cx.view.is_head,
@@ -32,10 +43,23 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
     });
     let (mode, kind, input) = match decision {
         Decision::PassThrough(reason) => {
+            let delivered = match fill {
+                Some(fill) => cache::not_stored(fill, NotStored::NotRewritten, cx),
+                None => delivered,
+            };
             server_timing(&mut origin, cx, "passthrough");
             cx.record.mode = "passthrough";
             cx.record.pass_reason = Some(reason.as_str());
+            for name in STRIP_FROM_CLIENT {
+                origin.head.headers.remove(*name);
+            }
             let mut resp = origin.into_response();
+            decorate(
+                &mut resp,
+                &visitor,
+                delivered,
+                cx.settings.synthetic_id_max_age,
+            );
             if reason == PassReason::Head {
                 // The body is empty, so automatic framing would drop the
                 // origin's Content-Length; HEAD must report the GET length.
@@ -69,21 +93,56 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         output.compress_hint,
     );
     server_timing(&mut origin, cx, mode.as_str());
-    if cx.view.is_head {
-        // The GET's head, without a body. Manual framing: an empty body
-        // must not become `Content-Length: 0` (the GET streams). A
-        // buffered path's exact length and strong tag need the body, so
-        // its HEAD gets the streamed variant's head.
-        cx.record.mode = mode.as_str();
-        let (mut resp, _) = origin.into_head_and_body();
-        resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
-        return Ok(Outcome::Respond(resp));
+    // The cache decides on the origin's head, before the visitor's part.
+    let stored = fill.map(|fill| cache::decide(fill, &origin, authorized, input, &path, cx));
+    for name in STRIP_FROM_CLIENT {
+        origin.head.headers.remove(*name);
     }
-
+    let (inserter, delivered) = match stored {
+        Some(Stored::Fill(inserter)) => (Some(inserter), Delivered::Miss),
+        Some(Stored::Pass(delivered)) => (None, delivered),
+        None => (None, delivered),
+    };
+    let max_age = cx.settings.synthetic_id_max_age;
+    let (mut head, body) = origin.into_head_and_body();
+    if cx.view.is_head {
+        // The GET's head, without a body (a HEAD only reads the cache, so
+        // it never fills). Manual framing: an empty body must not become
+        // `Content-Length: 0` (the GET streams). A buffered path's exact
+        // length and strong tag need the body, so its HEAD gets the
+        // streamed variant's head.
+        cx.record.mode = mode.as_str();
+        decorate(&mut head, &visitor, delivered, max_age);
+        head.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
+        return Ok(Outcome::Respond(head));
+    }
     let mut config = PipelineConfig::new(input, output.encoding, kind, rules);
     config.limits = Limits::default().with_max_decoded_bytes(cx.settings.max_decoded_bytes);
     config.charset = charset;
     config.gzip_level = cx.settings.gzip_level;
     config.brotli_quality = cx.settings.brotli_quality;
-    body::rewrite(origin, config, mode, cx)
+    match inserter {
+        Some(inserter) => {
+            let decorate = move |resp: &mut Response| {
+                decorate(resp, &visitor, Delivered::Miss, max_age);
+            };
+            let inserter = inserter.decorating(Box::new(decorate));
+            body::rewrite(head, body, config, mode, inserter, cx)
+        }
+        None => {
+            decorate(&mut head, &visitor, delivered, max_age);
+            body::rewrite(head, body, config, mode, ToClient, cx)
+        }
+    }
+}
+
+/// The per-request part of a head: the visitor's cookie and what the
+/// cache did.
+fn decorate(resp: &mut Response, visitor: &Visitor, delivered: Delivered, max_age: u64) {
+    visitor.decorate(resp, max_age);
+    for (name, value) in delivered.headers() {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.append_header(name, v);
+        }
+    }
 }

@@ -1,9 +1,12 @@
 //! Synthetic ID: verify the visitor's signed `sluice_id` cookie or issue a
-//! new one. The HMAC key lives in the Secret Store.
+//! new one. The HMAC key lives in the Secret Store. The cookie is a
+//! per-visitor part of the response: it is added at delivery, after any
+//! cache lookup, and never stored.
 
 use error_stack::Report;
-use fastly::http::header;
-use fastly::Request;
+use fastly::http::{header, HeaderValue};
+use fastly::{Request, Response};
+use sluice_core::http::origin_response::private_cache_control;
 use sluice_core::http::synthetic_id::{self, Signer};
 
 use crate::lifecycle::{message, EdgeError};
@@ -21,6 +24,29 @@ pub struct Visitor {
     pub id: String,
     /// A `Set-Cookie` is needed (no cookie, or a forged one).
     pub issued: bool,
+}
+
+impl Visitor {
+    /// Adds the visitor's part to a response about to go out: a newly
+    /// issued ID's `Set-Cookie`, and `private` so no shared cache keeps it.
+    pub fn decorate(&self, resp: &mut Response, max_age: u64) {
+        if !self.issued {
+            return;
+        }
+        let cookie = synthetic_id::set_cookie_value(&self.cookie_value, max_age);
+        let existing: Vec<&str> = resp
+            .get_header_all(header::CACHE_CONTROL)
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let private = private_cache_control(existing);
+        if let (Ok(cookie), Ok(private)) = (
+            HeaderValue::from_str(&cookie),
+            HeaderValue::from_str(&private),
+        ) {
+            resp.append_header(header::SET_COOKIE, cookie);
+            resp.set_header(header::CACHE_CONTROL, private);
+        }
+    }
 }
 
 /// Verifies or issues the visitor's ID.

@@ -8,7 +8,7 @@
 
 mod body;
 mod deliver;
-mod identity;
+pub mod identity;
 
 use error_stack::Report;
 use fastly::http::{header, Method};
@@ -17,9 +17,12 @@ use sluice_core::http::{origin_request, origin_response, upload};
 use sluice_core::rewrite::RewriteRules;
 use sluice_core::stream::{self, Strategy};
 
+use crate::cache::{self, Cached, Fill};
 use crate::lifecycle::backend;
 use crate::lifecycle::message::{self, Parts};
-use crate::lifecycle::{Cx, EdgeError};
+use crate::lifecycle::{Cx, EdgeError, Outcome};
+use identity::Visitor;
+use sluice_core::cache::delivery::Outcome as Delivered;
 
 pub use deliver::deliver;
 
@@ -34,23 +37,72 @@ pub struct Page {
     pub rules: RewriteRules,
     /// The client's `Accept-Encoding`, for the output choice.
     pub client_accept_encoding: Option<String>,
-    /// The request path, for the buffered-path decision.
+    /// The request path, for the buffered-path decision and the entry's
+    /// path key.
     pub path: String,
+    /// The visitor, whose part of the response is added at delivery.
+    pub visitor: Visitor,
+    /// The cache entry this request fills, if it must.
+    pub fill: Option<Fill>,
+    /// What the response says the cache did.
+    pub delivered: Delivered,
+    /// The client request carried `Authorization` (the cache policy).
+    pub authorized: bool,
 }
 
 /// What the origin answered.
+// One value per request, never moved in a loop: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Fetched {
     /// A response for the publisher path.
     Page(Page),
     /// A planned stream the edge drives (hosted, dispatch, upstream plan).
     Planned(Strategy, Parts),
+    /// Answered without the origin's answer (a stale entry).
+    Answered(Outcome),
+}
+
+/// What the publisher does before the origin: identify the visitor and
+/// ask the edge cache. `Err` carries an answer already made (a hit).
+pub fn prepare(req: &Request, cx: &mut Cx<'_>) -> Result<Prepared, Report<EdgeError>> {
+    let visitor = identity::identify(req)?;
+    Ok(match cache::lookup(req, &visitor, cx) {
+        Cached::Answered(outcome) => Prepared::Answered(outcome),
+        Cached::Fetch { fill, delivered } => Prepared::Fetch {
+            visitor,
+            fill,
+            delivered,
+        },
+    })
+}
+
+/// The publisher's state before the origin.
+// One value per request, never moved in a loop: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Prepared {
+    /// The edge cache answered.
+    Answered(Outcome),
+    /// The origin must answer.
+    Fetch {
+        /// The visitor.
+        visitor: Visitor,
+        /// The cache entry this request fills, if it must.
+        fill: Option<Fill>,
+        /// What the response will say the cache did.
+        delivered: Delivered,
+    },
 }
 
 /// Sends the client request to the origin and applies the head policy.
-pub fn fetch(mut req: Request, cx: &mut Cx<'_>) -> Result<Fetched, Report<EdgeError>> {
-    let visitor = identity::identify(&req)?;
-    let client_accept_encoding =
-        message::header(&req, header::ACCEPT_ENCODING).map(str::to_owned);
+pub fn fetch(
+    mut req: Request,
+    visitor: Visitor,
+    fill: Option<Fill>,
+    delivered: Delivered,
+    cx: &mut Cx<'_>,
+) -> Result<Fetched, Report<EdgeError>> {
+    let authorized = req.contains_header(header::AUTHORIZATION);
+    let client_accept_encoding = message::header(&req, header::ACCEPT_ENCODING).map(str::to_owned);
     let path = req.get_path().to_owned();
     let rules = RewriteRules::new(
         &cx.settings.rewrite_hosts,
@@ -61,26 +113,59 @@ pub fn fetch(mut req: Request, cx: &mut Cx<'_>) -> Result<Fetched, Report<EdgeEr
 
     let mut headers = message::request_headers(&req);
     origin_request::prepare(&mut headers, &cx.view, Some(&visitor.id));
+    if fill.is_some() {
+        // The entry must hold the full response, not a 304 for this
+        // client's copy.
+        for name in sluice_core::cache::request::STRIP_ON_FILL {
+            headers.remove(*name);
+        }
+        // Fastly's read-through cache would only hold the origin's bytes
+        // again: sluice stores the rewritten response itself.
+        req.set_pass(true);
+    }
     message::set_request_headers(&mut req, &headers);
-    let origin = Parts::of(send(req, cx, !rules.is_empty())?);
+    let sent = send(req, cx, !rules.is_empty());
+    // stale-if-error: a refresh whose origin fails (or answers 5xx) serves
+    // the stale entry while its window allows.
+    let failed = sent
+        .as_ref()
+        .map_or(true, |r| matches!(r.get_status().as_u16(), 500 | 502..=504));
+    let mut fill = fill;
+    if let Some((found, head)) = fill
+        .as_mut()
+        .filter(|_| failed)
+        .and_then(|f| f.stale.take())
+    {
+        log::warn!("the origin failed a refresh; serving the stale entry");
+        let delivered = Delivered::Stale { age: found.age() };
+        return Ok(Fetched::Answered(cache::serve_found(
+            &found, &head, delivered, None, &visitor, cx,
+        )?));
+    }
+    let mut origin = Parts::of(sent?);
     cx.record.origin_status = Some(origin.status());
 
-    let mut origin = origin;
     let head = &mut origin.head.headers;
     sluice_core::http::headers::strip_hop_by_hop(head);
     origin_response::point_at_edge(head, &rules, &cx.settings.rewrite_hosts);
-    if visitor.issued {
-        origin_response::issue_synthetic_cookie(
-            head,
-            &visitor.cookie_value,
-            cx.settings.synthetic_id_max_age,
-        );
-    }
     // Plan content types are honoured here only: on the `origin`
     // backend's response, never on a client request.
     let content_type = origin.header(header::CONTENT_TYPE.as_str());
     if let Some(strategy) = stream::detect(content_type, origin.status(), cx.view.is_head) {
+        if let Some(fill) = fill {
+            fill.pass(
+                sluice_core::cache::NotStored::NotRewritten,
+                cache::hit_for_pass(cx),
+            );
+        }
         server_timing(&mut origin, cx, "plan");
+        if visitor.issued {
+            origin_response::issue_synthetic_cookie(
+                &mut origin.head.headers,
+                &visitor.cookie_value,
+                cx.settings.synthetic_id_max_age,
+            );
+        }
         return Ok(Fetched::Planned(strategy, origin));
     }
     Ok(Fetched::Page(Page {
@@ -88,6 +173,10 @@ pub fn fetch(mut req: Request, cx: &mut Cx<'_>) -> Result<Fetched, Report<EdgeEr
         rules,
         client_accept_encoding,
         path,
+        visitor,
+        fill,
+        delivered,
+        authorized,
     }))
 }
 

@@ -49,6 +49,12 @@ pub struct AccessRecord {
     /// Class of a failure answered with a status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_class: Option<String>,
+    /// Edge cache: `HIT`, `STALE`, `MISS` or `PASS`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<&'static str>,
+    /// Edge cache: why a request passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_pass: Option<&'static str>,
     /// AI gateway: the backend of the last attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<&'static str>,

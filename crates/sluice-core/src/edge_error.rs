@@ -21,6 +21,17 @@ pub enum EdgeError {
     /// The client's request is malformed.
     #[error("bad request")]
     BadRequest,
+    /// The client's request is malformed, and the edge says how (a fixed
+    /// sentence naming the problem, never echoing the request).
+    #[error("bad request: {0}")]
+    Invalid(String),
+    /// The request lacks valid credentials for an edge-owned route.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// An edge-owned route does not take this method; the value is the
+    /// `Allow` header.
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
     /// The request body is over the configured limit.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -84,7 +95,9 @@ impl EdgeError {
     /// The status the client sees before commit.
     pub fn status(&self) -> u16 {
         match self {
-            EdgeError::BadRequest => 400,
+            EdgeError::BadRequest | EdgeError::Invalid(_) => 400,
+            EdgeError::Unauthorized => 401,
+            EdgeError::MethodNotAllowed(_) => 405,
             EdgeError::PayloadTooLarge => 413,
             EdgeError::Config(_) | EdgeError::Internal => 500,
             EdgeError::OriginTimeout => 504,
@@ -103,7 +116,9 @@ impl EdgeError {
     /// access line (docs/ARCHITECTURE.md lists them).
     pub fn class(&self) -> Cow<'static, str> {
         Cow::Borrowed(match self {
-            EdgeError::BadRequest => "bad_request",
+            EdgeError::BadRequest | EdgeError::Invalid(_) => "bad_request",
+            EdgeError::Unauthorized => "unauthorized",
+            EdgeError::MethodNotAllowed(_) => "method_not_allowed",
             EdgeError::PayloadTooLarge => "payload_too_large",
             EdgeError::Config(_) => "config",
             EdgeError::Internal => "internal",
@@ -124,6 +139,11 @@ impl EdgeError {
         match style {
             Style::Text => {
                 headers.push((ERROR_CLASS_HEADER, self.class().into_owned()));
+                match self {
+                    EdgeError::Unauthorized => headers.push(("www-authenticate", "Bearer".into())),
+                    EdgeError::MethodNotAllowed(allow) => headers.push(("allow", (*allow).into())),
+                    _ => {}
+                }
                 headers.push(("content-type", "text/plain; charset=utf-8".to_owned()));
                 ErrorResponse {
                     status: self.status(),
@@ -164,8 +184,15 @@ mod tests {
 
     #[test]
     fn statuses_and_classes() {
-        let cases: [(EdgeError, u16, &str); 12] = [
+        let cases: [(EdgeError, u16, &str); 15] = [
             (EdgeError::BadRequest, 400, "bad_request"),
+            (EdgeError::Invalid("x".into()), 400, "bad_request"),
+            (EdgeError::Unauthorized, 401, "unauthorized"),
+            (
+                EdgeError::MethodNotAllowed("POST"),
+                405,
+                "method_not_allowed",
+            ),
             (EdgeError::PayloadTooLarge, 413, "payload_too_large"),
             (EdgeError::Config("k".into()), 500, "config"),
             (EdgeError::Internal, 500, "internal"),
@@ -206,6 +233,19 @@ mod tests {
         );
         assert_eq!(header(&r, ERROR_CLASS_HEADER), Some("config"));
         assert_eq!(header(&r, "cache-control"), Some("no-store"));
+    }
+
+    #[test]
+    fn edge_owned_routes_say_how_to_retry() {
+        let r = EdgeError::Unauthorized.response(Style::Text);
+        assert_eq!(
+            (r.status, header(&r, "www-authenticate")),
+            (401, Some("Bearer"))
+        );
+        let r = EdgeError::MethodNotAllowed("POST").response(Style::Text);
+        assert_eq!((r.status, header(&r, "allow")), (405, Some("POST")));
+        let r = EdgeError::Invalid("paths[0] is not a path".into()).response(Style::Text);
+        assert_eq!(r.body, b"sluice: bad request: paths[0] is not a path\n");
     }
 
     #[test]

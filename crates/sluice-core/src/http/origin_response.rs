@@ -95,16 +95,24 @@ pub fn add_vary(headers: &mut HeaderMap, token: &str) {
 }
 
 /// Adds the `Set-Cookie` of a newly issued synthetic ID and makes the
-/// response `private`, so no shared cache stores one visitor's ID for
-/// another: `public`, `private` and `s-maxage` directives are replaced by
-/// one `private`, every other directive is kept in order.
+/// response `private` ([`private_cache_control`]), so no shared cache
+/// stores one visitor's ID for another.
 pub fn issue_synthetic_cookie(headers: &mut HeaderMap, value: &str, max_age: u64) {
     if let Ok(v) = HeaderValue::from_str(&synthetic_id::set_cookie_value(value, max_age)) {
         headers.append(SET_COOKIE, v);
     }
-    let mut directives = vec!["private".to_owned()];
+    let private = private_cache_control(values(headers, CACHE_CONTROL.as_str()));
+    headers::set(headers, CACHE_CONTROL, &private);
+}
+
+/// The `Cache-Control` of a response that carries a per-visitor part:
+/// `public`, `private` and `s-maxage` are replaced by one leading
+/// `private`; every other directive is kept in order.
+pub fn private_cache_control<'a>(existing: impl IntoIterator<Item = &'a str>) -> String {
+    let mut directives = vec!["private"];
     directives.extend(
-        values(headers, CACHE_CONTROL.as_str())
+        existing
+            .into_iter()
             .flat_map(|v| v.split(','))
             .map(str::trim)
             .filter(|d| {
@@ -113,10 +121,9 @@ pub fn issue_synthetic_cookie(headers: &mut HeaderMap, value: &str, max_age: u64
                     && !["public", "private", "s-maxage"]
                         .iter()
                         .any(|n| n.eq_ignore_ascii_case(name))
-            })
-            .map(str::to_owned),
+            }),
     );
-    headers::set(headers, CACHE_CONTROL, &directives.join(", "));
+    directives.join(", ")
 }
 
 /// The `Server-Timing` entry that shows in a browser's devtools what the

@@ -87,6 +87,7 @@ pub fn serve(
             HeaderValue::from_str(&etag).map_err(|e| RouteError::Internal(e.to_string()))?,
         )
         .header(header::LAST_MODIFIED, cond::last_modified_value());
+    b = super::extra_headers(b, q)?;
     if cond::not_modified(req.headers(), &etag) {
         return Ok(b.status(StatusCode::NOT_MODIFIED).body(body::empty())?);
     }

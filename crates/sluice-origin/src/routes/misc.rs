@@ -4,7 +4,7 @@
 use super::Ctx;
 use crate::body::{self, ResBody};
 use crate::error::RouteError;
-use http::{header, HeaderName, HeaderValue, Response, StatusCode};
+use http::{header, HeaderValue, Response, StatusCode};
 use std::time::Duration;
 
 fn small_html(title: &str, host: &str) -> String {
@@ -57,14 +57,7 @@ pub fn headers(ctx: &Ctx) -> Result<Response<ResBody>, RouteError> {
     let mut b = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8");
-    for h in q.all("h") {
-        let (name, value) = h
-            .split_once(':')
-            .ok_or_else(|| RouteError::bad(format!("h={h:?} must be Name:Value")))?;
-        let name = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|_| RouteError::bad(format!("{name:?} is not a header name")))?;
-        b = b.header(name, hv(value.trim())?);
-    }
+    b = super::extra_headers(b, q)?;
     if let Some(link) = q.get("link") {
         b = b.header(
             header::LINK,

@@ -27,6 +27,25 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use std::sync::Arc;
 
+/// Adds each `h=Name:Value` of the query as a response header (repeatable,
+/// any name): how tests give a page the caching headers they need.
+pub fn extra_headers(
+    mut b: http::response::Builder,
+    query: &Query,
+) -> Result<http::response::Builder, RouteError> {
+    for h in query.all("h") {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| RouteError::bad(format!("h={h:?} must be Name:Value")))?;
+        let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| RouteError::bad(format!("{name:?} is not a header name")))?;
+        let value = HeaderValue::from_str(value.trim())
+            .map_err(|_| RouteError::bad(format!("{value:?} is not a valid header value")))?;
+        b = b.header(name, value);
+    }
+    Ok(b)
+}
+
 /// The service error that makes hyper drop the connection without a
 /// response (used only for deliberate fault injection).
 #[derive(Debug, thiserror::Error)]

@@ -68,6 +68,7 @@ pub async fn serve(
         .header(header::ETAG, etag_value)
         .header(header::LAST_MODIFIED, cond::last_modified_value())
         .header(header::VARY, "Accept-Encoding");
+    b = super::extra_headers(b, &ctx.query)?;
     if cond::not_modified(req.headers(), &etag) {
         return Ok(b.status(StatusCode::NOT_MODIFIED).body(body::empty())?);
     }
