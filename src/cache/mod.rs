@@ -336,7 +336,9 @@ pub fn decide(
     );
     let store = match decision {
         Decision::Store(store) => store,
-        Decision::DoNotStore(reason) => return Stored::Pass(not_stored(fill, reason, cx)),
+        Decision::DoNotStore(reason) => {
+            return Stored::Pass(not_stored(fill, reason, origin.status(), cx))
+        }
     };
     let length = origin
         .header(header::CONTENT_LENGTH.as_str())
@@ -344,14 +346,22 @@ pub fn decide(
     let max = cx.settings.cache.max_object_bytes;
     match FillBudget::admit(max, length, input == ContentEncoding::Identity) {
         Admission::Fill(budget) => Stored::Fill(fill.store(store, path, &keys, budget)),
-        Admission::TooLarge => Stored::Pass(not_stored(fill, NotStored::TooLarge, cx)),
+        Admission::TooLarge => {
+            Stored::Pass(not_stored(fill, NotStored::TooLarge, origin.status(), cx))
+        }
     }
 }
 
-/// Leaves the entry unfilled (with a marker when the reason allows) and
-/// says so.
-pub fn not_stored(fill: Fill, reason: NotStored, cx: &mut Cx<'_>) -> Delivered {
-    fill.pass(reason, hit_for_pass(cx));
+/// Leaves the entry unfilled and says so. A marker tells waiting and later
+/// requests to pass at once when the reason lies in the response, but
+/// never for a server error: a passing origin failure must not keep a page
+/// out of the cache for the marker's lifetime.
+pub fn not_stored(fill: Fill, reason: NotStored, status: u16, cx: &mut Cx<'_>) -> Delivered {
+    let marker = match status {
+        500.. => Duration::ZERO,
+        _ => hit_for_pass(cx),
+    };
+    fill.pass(reason, marker);
     let delivered = Delivered::Pass(PassReason::NotStored(reason));
     note(cx, delivered);
     delivered

@@ -69,25 +69,24 @@ pub fn rewrite<C: Commit<Head = Response>>(
 }
 
 /// A buffered body that outgrew its cap or its wait streams: its head
-/// says so (the edge's own `Server-Timing` entry is replaced; any other,
-/// such as the cache's, stays).
+/// says so. The edge's own `Server-Timing` entry is replaced in place;
+/// any other (the cache's) stays as it was.
 fn spilled(head: &mut Response, started: Instant) {
     log::warn!("buffered body passed its cap or its wait; streaming instead");
-    let mode = format!("mode;desc={}", Mode::Buffered.as_str());
-    let kept: Vec<HeaderValue> = head
+    let buffered = format!("mode;desc={}", Mode::Buffered.as_str());
+    let elapsed = access::ms_between(started, Instant::now());
+    let stream = origin_response::server_timing(elapsed, Mode::Stream.as_str());
+    let values: Vec<HeaderValue> = head
         .get_header_all("server-timing")
-        .filter(|v| !v.to_str().is_ok_and(|t| t.contains(&mode)))
-        .cloned()
+        .map(|v| match v.to_str() {
+            Ok(t) if t.contains(&buffered) => HeaderValue::from_str(&stream).unwrap_or(v.clone()),
+            _ => v.clone(),
+        })
         .collect();
     head.remove_header("server-timing");
-    for v in kept {
+    for v in values {
         head.append_header("server-timing", v);
     }
-    let elapsed = access::ms_between(started, Instant::now());
-    head.append_header(
-        "server-timing",
-        origin_response::server_timing(elapsed, Mode::Stream.as_str()),
-    );
 }
 
 /// Which side a pipeline failure came from decides its class.

@@ -44,7 +44,7 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
     let (mode, kind, input) = match decision {
         Decision::PassThrough(reason) => {
             let delivered = match fill {
-                Some(fill) => cache::not_stored(fill, NotStored::NotRewritten, cx),
+                Some(fill) => cache::not_stored(fill, NotStored::NotRewritten, origin.status(), cx),
                 None => delivered,
             };
             server_timing(&mut origin, cx, "passthrough");

@@ -153,9 +153,12 @@ pub fn fetch(
     let content_type = origin.header(header::CONTENT_TYPE.as_str());
     if let Some(strategy) = stream::detect(content_type, origin.status(), cx.view.is_head) {
         if let Some(fill) = fill {
-            fill.pass(
+            let status = origin.status();
+            cache::not_stored(
+                fill,
                 sluice_core::cache::NotStored::NotRewritten,
-                cache::hit_for_pass(cx),
+                status,
+                cx,
             );
         }
         server_timing(&mut origin, cx, "plan");
