@@ -4,14 +4,14 @@
 //! natively); this module only binds the store.
 
 use fastly::ConfigStore;
-pub use sluice_core::settings::{ConfigError, LogLevel, OutputEncoding, Settings};
+pub use sluice_core::settings::{LogLevel, OutputEncoding, Settings, SettingsError};
 
 /// The Config Store name bound in `fastly.toml`.
 pub const STORE: &str = "sluice";
 
 /// Loads settings. A missing store means "all defaults" (a first deploy);
 /// a bad value is an error naming the key.
-pub fn load() -> Result<Settings, ConfigError> {
+pub fn load() -> Result<Settings, SettingsError> {
     let store = ConfigStore::try_open(STORE).ok();
     Settings::from_lookup(|key| store.as_ref().and_then(|s| s.try_get(key).ok().flatten()))
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use fastly::http::header;
 use fastly::{Backend as FastlyBackend, Request, Response};
 use sluice_core::ai::auth::ProviderKey;
-use sluice_core::ai::fallback::{Backend, Decision, Failure, RetryPolicy};
+use sluice_core::ai::fallback::{Backend, Failure, RetryDecision, RetryPolicy};
 use sluice_core::ai::relay::{FeedError, RelayConfig, SseRelay, StreamEnd};
 use sluice_core::ai::request::Prepared;
 use sluice_core::ai::routes::Route;
@@ -71,7 +71,7 @@ pub fn run(
         };
         log::warn!("llm attempt {attempt} on `{name}` failed before the first byte: {failure:?}");
         match policy.decide(attempt, failure, false, fallback_configured) {
-            Decision::Retry {
+            RetryDecision::Retry {
                 attempt: next,
                 backend: b,
                 backoff,
@@ -80,7 +80,7 @@ pub fn run(
                 attempt = next;
                 backend = b;
             }
-            Decision::GiveUp(why) => {
+            RetryDecision::GiveUp(why) => {
                 log::warn!("giving up after {attempt} attempt(s): {why:?}");
                 let err = failure.api_error();
                 record.status = err.status();

@@ -14,7 +14,7 @@ use fastly::http::{HeaderName, HeaderValue, Method};
 use fastly::{Request, Response};
 use serde_json::json;
 use sluice_core::stream::plan::ValidatedPlan;
-use sluice_core::stream::{Next, Output, PlanError, UpstreamFailure, UpstreamSession};
+use sluice_core::stream::{DownstreamStep, Output, PlanError, UpstreamFailure, UpstreamSession};
 
 use super::io::{self, head_response, read_capped, send_with_deadline, CallError, READ_CHUNK};
 use crate::access_log::AccessRecord;
@@ -168,21 +168,23 @@ fn obey(out: Output, down: &mut io::Downstream, record: &mut AccessRecord) -> St
         return Step::Done;
     }
     match out.next {
-        Next::Continue => Step::Continue,
-        Next::Finish => {
+        DownstreamStep::Continue => Step::Continue,
+        DownstreamStep::Finish => {
             if let Err(e) = down.finish() {
                 log::info!("upstream plan: client went away at the end: {e}");
                 record.abort = Some("client_write".to_owned());
             }
             Step::Done
         }
-        Next::Abort => {
+        DownstreamStep::Abort => {
             log::error!("upstream plan: aborting the text stream after an upstream failure");
             record.abort = Some("upstream_error".to_owned());
             down.abort();
             Step::Done
         }
-        Next::Reject(r) => Step::Rejected(Box::new(io::reject(&r.class, &r.message, record))),
+        DownstreamStep::Reject(r) => {
+            Step::Rejected(Box::new(io::reject(&r.class, &r.message, record)))
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use fastly::http::{header, Method, StatusCode};
 use fastly::{Request, Response};
 use sluice_core::content_kind::ContentKind;
 use sluice_core::encoding::ContentEncoding;
-use sluice_core::limits::Limits;
+use sluice_core::limits::PipelineLimits;
 use sluice_core::pipeline::PipelineConfig;
 use sluice_core::rewrite::RewriteRules;
 
@@ -154,7 +154,7 @@ pub fn pipeline_config(
     kind: ContentKind,
     charset: Option<String>,
 ) -> PipelineConfig {
-    let mut limits = Limits::default();
+    let mut limits = PipelineLimits::default();
     if let Some(max) = ctx.settings.max_decoded_bytes {
         limits = limits.with_max_decoded_bytes(Some(max));
     }

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use error_stack::Report;
 use fastly::{Body, Request, Response};
-use sluice_core::http::{accept_encoding, classify, Decision, Mode, PassReason, ResponseFacts};
+use sluice_core::http::{accept_encoding, classify, BodyHandling, Mode, PassReason, ResponseFacts};
 use sluice_core::pipeline::PipelineConfig;
 
 use crate::access_log::AccessRecord;
@@ -113,11 +113,11 @@ pub fn handle_publisher_request(
         wants_buffering: ctx.settings.wants_buffering(&path),
     });
     let (mode, kind, input) = match decision {
-        Decision::PassThrough(reason) => {
+        BodyHandling::PassThrough(reason) => {
             headers::server_timing(&mut resp, ctx.started, Mode::PassThrough.as_str());
             return Ok(PublisherResponse::PassThrough(resp, reason));
         }
-        Decision::Rewrite {
+        BodyHandling::Rewrite {
             mode,
             kind,
             encoding,

@@ -24,7 +24,9 @@
 //! `pages.tsv`.
 
 use sluice_core::rewrite::lol_html_floor;
-use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
+use sluice_core::{
+    ContentEncoding, ContentKind, Pipeline, PipelineConfig, PipelineLimits, RewriteRules,
+};
 use sluice_e2e::corpus_listing;
 
 const CHUNK: usize = 16 << 10;
@@ -69,7 +71,7 @@ fn main() {
 }
 
 fn floor(page: &[u8]) -> u64 {
-    lol_html_floor(page, CHUNK, None, &Limits::default()).expect("corpus page parses")
+    lol_html_floor(page, CHUNK, None, &PipelineLimits::default()).expect("corpus page parses")
 }
 
 fn rewrite(page: &[u8], host: &str) -> u64 {

@@ -35,7 +35,9 @@ use std::io;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use sluice_core::rewrite::lol_html_floor;
-use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
+use sluice_core::{
+    ContentEncoding, ContentKind, Pipeline, PipelineConfig, PipelineLimits, RewriteRules,
+};
 
 // The corpus, the edge authority and the origin-style encoders (gzip level
 // 6, brotli quality 5) the integration tests use.
@@ -99,7 +101,7 @@ fn pipeline(page: &Page, kind: ContentKind, enc: ContentEncoding) -> u64 {
 
 /// lol_html with the pipeline's handler set and settings, doing nothing.
 fn lol_html_noop(body: &[u8]) -> u64 {
-    lol_html_floor(body, CHUNK, None, &Limits::default()).expect("corpus page parses")
+    lol_html_floor(body, CHUNK, None, &PipelineLimits::default()).expect("corpus page parses")
 }
 
 fn corpus_group(c: &mut Criterion, name: &str, pages: &[&Page]) {

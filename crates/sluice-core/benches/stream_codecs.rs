@@ -42,7 +42,7 @@ fn codecs(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(ev.len() as u64));
     group.bench_function(BenchmarkId::new("sse", ev.len()), |b| {
         b.iter(|| {
-            let mut dec = sse::Decoder::new();
+            let mut dec = sse::SseDecoder::new();
             let mut out = Vec::new();
             let mut n = 0;
             for chunk in ev.chunks(CHUNK) {
@@ -56,7 +56,7 @@ fn codecs(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(nd.len() as u64));
     group.bench_function(BenchmarkId::new("ndjson", nd.len()), |b| {
         b.iter(|| {
-            let mut dec = ndjson::Decoder::new();
+            let mut dec = ndjson::NdjsonDecoder::new();
             let mut out = Vec::new();
             let mut n = 0;
             for chunk in nd.chunks(CHUNK) {

@@ -19,8 +19,8 @@ pub mod settings;
 pub mod stream;
 pub use content_kind::{charset_from_content_type, ContentKind};
 pub use encoding::{accept_encoding_supported, ContentEncoding};
-pub use error::{BombLimit, ConfigError, ErrorSource, PipelineError, UnsupportedEncoding};
-pub use limits::Limits;
+pub use error::{BombLimit, ErrorSource, PipelineConfigError, PipelineError, UnsupportedEncoding};
+pub use limits::PipelineLimits;
 pub use pipeline::{
     Pipeline, PipelineConfig, PipelineStats, DEFAULT_BROTLI_QUALITY, DEFAULT_GZIP_LEVEL,
 };

@@ -13,7 +13,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
+use sluice_core::{
+    ContentEncoding, ContentKind, Pipeline, PipelineConfig, PipelineLimits, RewriteRules,
+};
 
 struct Counting;
 
@@ -293,7 +295,7 @@ impl Read for Endless {
 /// URLs rewritten and the peak live heap.
 fn stream_endless(
     kind: ContentKind,
-    limits: Limits,
+    limits: PipelineLimits,
     prefix: &'static [u8],
     unit: &'static [u8],
 ) -> (Result<(), sluice_core::PipelineError>, u64, usize) {
@@ -338,7 +340,7 @@ fn stream_endless(
 /// `>` or newline: either they stream in the same 8 MiB as any body (text,
 /// raw text, CSS) or they fail with the typed HTML memory error (an
 /// attribute value or comment that never ends) within a bound set by
-/// [`Limits::with_html_memory`].
+/// [`PipelineLimits::with_html_memory`].
 #[test]
 fn bodies_without_a_gt_or_newline_stay_bounded() {
     let url_unit: &[u8] = b"https://origin.example/a?b=c ";
@@ -348,7 +350,8 @@ fn bodies_without_a_gt_or_newline_stay_bounded() {
         (ContentKind::Html, b""),
     ];
     for (kind, prefix) in streams {
-        let (result, urls, peak) = stream_endless(kind, Limits::default(), prefix, url_unit);
+        let (result, urls, peak) =
+            stream_endless(kind, PipelineLimits::default(), prefix, url_unit);
         assert!(result.is_ok(), "{kind:?} {prefix:?}: {result:?}");
         let expected = if kind == ContentKind::Html && prefix.is_empty() {
             0 // Text is never rewritten.
@@ -367,8 +370,8 @@ fn bodies_without_a_gt_or_newline_stay_bounded() {
     // `html_memory`) and in the rewriter's source window (up to
     // `html_memory + max_pending`) — until the cap fails it. So the bound
     // scales with the configured cap; 1 MiB covers the codecs and the test.
-    for html_memory in [Limits::default().html_memory(), 1 << 20] {
-        let limits = Limits::default().with_html_memory(html_memory);
+    for html_memory in [PipelineLimits::default().html_memory(), 1 << 20] {
+        let limits = PipelineLimits::default().with_html_memory(html_memory);
         let bound = 2 * html_memory + limits.max_pending() + (1 << 20);
         for prefix in [&b"<a href=\""[..], b"<!-- ", b"<div data-x='"] {
             let (result, _, peak) = stream_endless(ContentKind::Html, limits, prefix, url_unit);

@@ -10,7 +10,7 @@ use sluice_core::stream::dispatch::{
     StepResponse,
 };
 use sluice_core::stream::plan::{PlanPolicy, UpstreamPlan, ValidatedPlan};
-use sluice_core::stream::sse::{encode_error, Decoder};
+use sluice_core::stream::sse::{encode_error, SseDecoder};
 use std::path::PathBuf;
 
 const SCHEMAS: [&str; 6] = [
@@ -253,7 +253,7 @@ fn messages_the_edge_produces_match_the_schemas() {
             Action::Wait { ms } => now += ms,
             Action::Write(bytes) => {
                 let mut events = Vec::new();
-                Decoder::new().feed(&bytes, &mut events).unwrap();
+                SseDecoder::new().feed(&bytes, &mut events).unwrap();
                 for e in events
                     .iter()
                     .filter(|e| e.event.as_deref() == Some("error"))
@@ -278,7 +278,7 @@ fn messages_the_edge_produces_match_the_schemas() {
     let mut out = Vec::new();
     encode_error("upstream_status", "upstream answered 503", &mut out);
     let mut events = Vec::new();
-    Decoder::new().feed(&out, &mut events).unwrap();
+    SseDecoder::new().feed(&out, &mut events).unwrap();
     let data: Value = serde_json::from_str(&events[0].data).unwrap();
     assert!(error_schema.is_valid(&data));
 }

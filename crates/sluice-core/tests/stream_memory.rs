@@ -5,7 +5,7 @@
 
 use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};
 use sluice_core::stream::sse;
-use sluice_core::stream::Next;
+use sluice_core::stream::DownstreamStep;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -58,11 +58,11 @@ fn ollama_session_peak(chunk_src: &[u8], rounds: usize) -> (usize, usize) {
             for chunk in chunk_src.chunks(4096) {
                 let out = session.feed(chunk);
                 written += out.bytes.len();
-                assert_eq!(out.next, Next::Continue);
+                assert_eq!(out.next, DownstreamStep::Continue);
             }
         }
         let out = session.feed(b"{\"done\":true}\n");
-        assert_eq!(out.next, Next::Finish);
+        assert_eq!(out.next, DownstreamStep::Finish);
     });
     (growth, written)
 }
@@ -70,7 +70,7 @@ fn ollama_session_peak(chunk_src: &[u8], rounds: usize) -> (usize, usize) {
 fn sse_decoder_peak(sse_src: &[u8], rounds: usize) -> (usize, usize) {
     let mut events_seen = 0usize;
     let growth = peak_growth(|| {
-        let mut dec = sse::Decoder::new();
+        let mut dec = sse::SseDecoder::new();
         let mut out = Vec::with_capacity(256);
         for _ in 0..rounds {
             for chunk in sse_src.chunks(4096) {

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use sluice_core::stream::{lines, ndjson, DecodeError};
 
 fn lines_chunks(max: usize, chunks: &[&[u8]]) -> (Vec<lines::Line>, Option<DecodeError>) {
-    let mut dec = lines::Decoder::with_max_record_bytes(max);
+    let mut dec = lines::LineDecoder::with_max_record_bytes(max);
     let mut out = Vec::new();
     for chunk in chunks {
         if let Err(e) = dec.feed(chunk, &mut out) {
@@ -17,7 +17,7 @@ fn lines_chunks(max: usize, chunks: &[&[u8]]) -> (Vec<lines::Line>, Option<Decod
 }
 
 fn ndjson_chunks(max: usize, chunks: &[&[u8]]) -> (Vec<ndjson::Record>, Option<DecodeError>) {
-    let mut dec = ndjson::Decoder::with_max_record_bytes(max);
+    let mut dec = ndjson::NdjsonDecoder::with_max_record_bytes(max);
     let mut out = Vec::new();
     for chunk in chunks {
         if let Err(e) = dec.feed(chunk, &mut out) {
@@ -57,7 +57,7 @@ fn lines_split_on_lf_and_tolerate_crlf() {
 
 #[test]
 fn lines_final_unterminated_record_is_emitted_at_finish_only() {
-    let mut dec = lines::Decoder::new();
+    let mut dec = lines::LineDecoder::new();
     let mut out = Vec::new();
     dec.feed(b"first\nsecond", &mut out).unwrap();
     assert_eq!(texts(&out), [(0, "first")]);
@@ -73,7 +73,7 @@ fn lines_final_unterminated_record_is_emitted_at_finish_only() {
 
 #[test]
 fn lines_finish_twice_does_not_repeat_the_tail() {
-    let mut dec = lines::Decoder::new();
+    let mut dec = lines::LineDecoder::new();
     let mut out = Vec::new();
     dec.feed(b"tail", &mut out).unwrap();
     dec.finish(&mut out).unwrap();
@@ -99,7 +99,7 @@ fn record_limit_is_exact_and_excludes_the_terminator() {
     );
     // Detected before the line ends, so an endless line never buffers more
     // than limit + 1 bytes.
-    let mut dec = lines::Decoder::with_max_record_bytes(4);
+    let mut dec = lines::LineDecoder::with_max_record_bytes(4);
     assert_eq!(
         dec.feed(b"abcdef", &mut Vec::new()),
         Err(DecodeError::LineTooLong { line: 0, limit: 4 })
@@ -108,7 +108,7 @@ fn record_limit_is_exact_and_excludes_the_terminator() {
 
 #[test]
 fn default_record_limit_is_one_mebibyte() {
-    let mut dec = ndjson::Decoder::new();
+    let mut dec = ndjson::NdjsonDecoder::new();
     let big = vec![b' '; (1 << 20) + 2];
     assert_eq!(
         dec.feed(&big, &mut Vec::new()),
@@ -117,7 +117,7 @@ fn default_record_limit_is_one_mebibyte() {
             limit: 1 << 20
         })
     );
-    let mut dec = lines::Decoder::new();
+    let mut dec = lines::LineDecoder::new();
     let mut exact = vec![b'x'; 1 << 20];
     exact.push(b'\n');
     let mut out = Vec::new();
@@ -175,7 +175,7 @@ fn ndjson_non_json_record_is_a_typed_error_with_its_index() {
         Some(DecodeError::InvalidJson { line: 0, .. })
     ));
     // A truncated final record fails at finish().
-    let mut dec = ndjson::Decoder::new();
+    let mut dec = ndjson::NdjsonDecoder::new();
     let mut out = Vec::new();
     dec.feed(b"{\"a\":1}\n{\"a\":", &mut out).unwrap();
     assert!(matches!(
@@ -186,7 +186,7 @@ fn ndjson_non_json_record_is_a_typed_error_with_its_index() {
 
 #[test]
 fn ndjson_is_poisoned_after_an_error() {
-    let mut dec = ndjson::Decoder::new();
+    let mut dec = ndjson::NdjsonDecoder::new();
     let mut out = Vec::new();
     assert!(dec.feed(b"nope\n", &mut out).is_err());
     assert_eq!(dec.feed(b"{}\n", &mut out), Err(DecodeError::Poisoned));

@@ -11,4 +11,4 @@ pub mod cookies;
 pub mod hop_by_hop;
 pub mod synthetic_id;
 
-pub use classify::{classify, Decision, Mode, PassReason, ResponseFacts};
+pub use classify::{classify, BodyHandling, Mode, PassReason, ResponseFacts};

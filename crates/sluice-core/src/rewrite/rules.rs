@@ -32,7 +32,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::error::ConfigError;
+use crate::error::PipelineConfigError;
 
 mod host;
 
@@ -108,14 +108,14 @@ pub(crate) enum Found<'r> {
 /// one buffer and must be asked with a non-decreasing `at`.
 #[derive(Debug, Default)]
 pub(crate) struct Markers {
-    plain: Next,
-    json: Next,
+    plain: CachedFind,
+    json: CachedFind,
     /// The next backslash ([`RewriteRules::rewrite_piece`] only).
-    backslash: Next,
+    backslash: CachedFind,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-enum Next {
+enum CachedFind {
     /// Not searched yet.
     #[default]
     Unknown,
@@ -135,14 +135,14 @@ impl Markers {
         at: usize,
     ) -> Option<(usize, usize, bool)> {
         let [(plain, plain_len), (json, json_len)] = finders;
-        if matches!(self.json, Next::Unknown)
+        if matches!(self.json, CachedFind::Unknown)
             && buf
                 .get(at..)
                 .is_none_or(|rest| memchr::memchr(b'\\', rest).is_none())
         {
             // No backslash, no `\/\/`: one `memchr` instead of a substring
             // search (most tags and many scripts have none).
-            self.json = Next::Never;
+            self.json = CachedFind::Never;
         }
         let plain_at = Self::advance(&mut self.plain, plain, buf, at);
         let json_at = Self::advance(&mut self.json, json, buf, at);
@@ -166,7 +166,7 @@ impl Markers {
     }
 
     fn advance(
-        next: &mut Next,
+        next: &mut CachedFind,
         finder: &memchr::memmem::Finder<'static>,
         buf: &[u8],
         at: usize,
@@ -180,17 +180,17 @@ impl Markers {
     /// when it still lies at or after `at`, else run `search` (which gives
     /// an offset from `at`) and remember its answer.
     fn advance_with(
-        next: &mut Next,
+        next: &mut CachedFind,
         at: usize,
         search: impl FnOnce(usize) -> Option<usize>,
     ) -> Option<usize> {
         match *next {
-            Next::Never => return None,
-            Next::At(p) if p >= at => return Some(p),
-            Next::At(_) | Next::Unknown => {}
+            CachedFind::Never => return None,
+            CachedFind::At(p) if p >= at => return Some(p),
+            CachedFind::At(_) | CachedFind::Unknown => {}
         }
         let found = search(at).map(|k| at + k);
-        *next = found.map_or(Next::Never, Next::At);
+        *next = found.map_or(CachedFind::Never, CachedFind::At);
         found
     }
 }
@@ -213,13 +213,13 @@ impl RewriteRules {
         hosts: impl IntoIterator<Item = impl AsRef<str>>,
         scheme: &str,
         authority: &str,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, PipelineConfigError> {
         let scheme = if scheme.eq_ignore_ascii_case("https") {
             "https"
         } else if scheme.eq_ignore_ascii_case("http") {
             "http"
         } else {
-            return Err(ConfigError::InvalidScheme(scheme.to_owned()));
+            return Err(PipelineConfigError::InvalidScheme(scheme.to_owned()));
         };
         validate_authority(authority)?;
         let mut rules: Vec<HostRule> = Vec::new();
@@ -351,10 +351,10 @@ impl RewriteRules {
     ) -> u64 {
         // Most pieces lie before the next marker and the next backslash the
         // cursor already knows of: decided here, without a call.
-        let beyond = |next: Next| match next {
-            Next::Never => true,
-            Next::At(p) => p >= to,
-            Next::Unknown => false,
+        let beyond = |next: CachedFind| match next {
+            CachedFind::Never => true,
+            CachedFind::At(p) => p >= to,
+            CachedFind::Unknown => false,
         };
         if beyond(markers.plain) && beyond(markers.backslash) {
             return 0;
@@ -383,8 +383,8 @@ impl RewriteRules {
             buf.get(at..).and_then(|rest| memchr::memchr(b'\\', rest))
         });
         let mut json_next = match backslash {
-            Some(b) if b < to => Next::Unknown,
-            _ => Next::Never,
+            Some(b) if b < to => CachedFind::Unknown,
+            _ => CachedFind::Never,
         };
         let (mut at, mut floor, mut count) = (from, from, 0u64);
         loop {
@@ -607,9 +607,9 @@ fn scheme_before(buf: &[u8], floor: usize, marker: usize) -> Scheme {
     }
 }
 
-fn parse_host(raw: &str) -> Result<HostRule, ConfigError> {
+fn parse_host(raw: &str) -> Result<HostRule, PipelineConfigError> {
     let host = raw.trim().to_ascii_lowercase();
-    let err = |reason| ConfigError::InvalidHost {
+    let err = |reason| PipelineConfigError::InvalidHost {
         host: raw.to_owned(),
         reason,
     };
@@ -665,8 +665,8 @@ fn parse_host(raw: &str) -> Result<HostRule, ConfigError> {
     Ok(HostRule::new(host.into_bytes(), has_port))
 }
 
-fn validate_authority(a: &str) -> Result<(), ConfigError> {
-    let err = |reason| ConfigError::InvalidAuthority {
+fn validate_authority(a: &str) -> Result<(), PipelineConfigError> {
+    let err = |reason| PipelineConfigError::InvalidAuthority {
         authority: a.to_owned(),
         reason,
     };
