@@ -41,7 +41,8 @@ use sluice_core::{
 
 // The corpus, the edge authority and the origin-style encoders (gzip level
 // 6, brotli quality 5) the integration tests use.
-#[path = "../tests/pipeline_support/mod.rs"]
+#[path = "../tests/support/pipeline.rs"]
+#[allow(dead_code)]
 mod pipeline_support;
 
 /// Chunk size fed to every processor.

@@ -9,50 +9,17 @@
 //! it (CI runs this in release: `cargo test -p sluice-core --release --test
 //! memory_pipeline`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod support;
 
 use sluice_core::{
     ContentEncoding, ContentKind, Pipeline, PipelineConfig, PipelineLimits, RewriteRules,
 };
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
-                    - layout.size();
-                PEAK.fetch_max(now, Ordering::Relaxed);
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
+use support::alloc::{CountingAlloc, PeakWatch};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 const HOST: &str = "origin.example";
 const EDGE: &str = "edge.test:8443";
@@ -195,8 +162,7 @@ fn stream(kind: ContentKind, make: fn(u64) -> String, urls_per_unit: u64) {
         carry: Vec::with_capacity(64 << 10),
     });
 
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let watch = PeakWatch::start();
     let mut pipeline = Pipeline::new(config, checker).unwrap();
     let mut buf = vec![0u8; 16 << 10];
     loop {
@@ -209,7 +175,7 @@ fn stream(kind: ContentKind, make: fn(u64) -> String, urls_per_unit: u64) {
     let (checker, stats) = pipeline.finish_with_stats().unwrap();
     let mut checker = checker.finish().unwrap();
     checker.finish();
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = watch.peak_growth();
 
     let urls = input.get_ref().urls;
     let produced = input.get_ref().produced;
@@ -247,13 +213,12 @@ fn a_gigabyte_of_css_streams_in_constant_memory() {
 fn the_counter_sees_a_growing_buffer() {
     // Control: the same measurement notices a body that *is* buffered.
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let watch = PeakWatch::start();
     let mut held = Vec::new();
     for _ in 0..(LIMIT >> 16) + 1 {
         held.extend_from_slice(&[1u8; 1 << 16]);
     }
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = watch.peak_growth();
     assert!(
         peak >= LIMIT,
         "counter missed {} buffered bytes (peak {peak})",
@@ -312,8 +277,7 @@ fn stream_endless(
     };
     let mut input = flate2::read::GzEncoder::new(body, flate2::Compression::fast());
     let sink = flate2::write::GzDecoder::new(io::sink());
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let watch = PeakWatch::start();
     let mut pipeline = Pipeline::new(config, sink).unwrap();
     let mut buf = vec![0u8; 16 << 10];
     let result = loop {
@@ -325,7 +289,7 @@ fn stream_endless(
             break Err(e);
         }
     };
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = watch.peak_growth();
     eprintln!(
         "{kind:?} {:?}: {} MiB, {result:?}, peak live heap {:.2} MiB",
         String::from_utf8_lossy(prefix),

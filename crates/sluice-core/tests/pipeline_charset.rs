@@ -6,10 +6,11 @@
 //! URL wherever it put an origin URL into a rewritten position), so the
 //! oracle is independent of the pipeline.
 
-mod pipeline_support;
+mod support;
 
-use pipeline_support::*;
 use sluice_core::{ContentEncoding, ContentKind, RewriteRules};
+use support::chunks::{random_chunks, rng_for, Rng};
+use support::pipeline::*;
 
 const HOST: &str = "origin.example";
 const EDGE_HERE: &str = "edge.test:8443";

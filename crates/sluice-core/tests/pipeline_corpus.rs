@@ -5,10 +5,11 @@
 //! Splits are random but reproducible: the seed is printed and can be set
 //! with `SLUICE_SPLIT_SEED`.
 
-mod pipeline_support;
+mod support;
 
-use pipeline_support::*;
 use sluice_core::{ContentEncoding, ContentKind};
+use support::chunks::{random_chunks, rng_for};
+use support::pipeline::*;
 
 /// Reference output of one page: identity in and out, one chunk.
 fn reference(page: &Page) -> Vec<u8> {

@@ -1,15 +1,15 @@
 //! Bad input and failing writers give the right typed error, never a panic,
 //! and poison the pipeline.
 
-mod pipeline_support;
+mod support;
 
 use std::io::{self, Write};
 
-use pipeline_support::*;
 use sluice_core::{
     BombLimit, ContentEncoding, ContentKind, ErrorSource, Pipeline, PipelineConfig,
     PipelineConfigError, PipelineError, PipelineLimits, RewriteRules,
 };
+use support::pipeline::*;
 
 const PAGE: &[u8] = b"<html><body><a href=\"https://origin.example/a\">a</a>\
 <p>some text that compresses reasonably well, some text that compresses</p></body></html>";

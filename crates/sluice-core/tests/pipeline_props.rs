@@ -9,11 +9,11 @@
 //! - codecs are transparent: gzip/br/deflate in and out give the same
 //!   decoded output as identity.
 
-mod pipeline_support;
+mod support;
 
-use pipeline_support::*;
 use proptest::prelude::*;
 use sluice_core::{ContentEncoding, ContentKind, RewriteRules};
+use support::pipeline::*;
 
 const HOST: &str = "origin.example";
 

@@ -1,8 +1,11 @@
 //! `lines` and NDJSON decoders: framing, limits, typed errors and
 //! chunk-boundary invariance.
 
+mod support;
+
 use proptest::prelude::*;
 use sluice_core::stream::{lines, ndjson, DecodeError};
+use support::chunks::split_at_points;
 
 fn lines_chunks(max: usize, chunks: &[&[u8]]) -> (Vec<lines::Line>, Option<DecodeError>) {
     let mut dec = lines::LineDecoder::with_max_record_bytes(max);
@@ -30,19 +33,6 @@ fn ndjson_chunks(max: usize, chunks: &[&[u8]]) -> (Vec<ndjson::Record>, Option<D
 
 fn texts(lines: &[lines::Line]) -> Vec<(u64, &str)> {
     lines.iter().map(|l| (l.index, l.text.as_str())).collect()
-}
-
-fn split_at_points<'a>(input: &'a [u8], points: &[usize]) -> Vec<&'a [u8]> {
-    let mut cuts: Vec<usize> = points.iter().map(|p| p % (input.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for cut in cuts {
-        chunks.push(&input[start..cut]);
-        start = cut;
-    }
-    chunks.push(&input[start..]);
-    chunks
 }
 
 #[test]

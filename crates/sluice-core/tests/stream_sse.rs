@@ -1,11 +1,14 @@
 //! SSE decoder and encoder: WHATWG behaviour, limits, chunk-boundary
 //! invariance and the encode → decode round trip.
 
+mod support;
+
 use proptest::prelude::*;
 use sluice_core::stream::sse::{
     encode_comment, encode_error, encode_event, encode_fields, Event, SseDecoder, SseLimits,
 };
 use sluice_core::stream::{DecodeError, FrameError};
+use support::chunks::split_at_points;
 
 /// Decodes `chunks` one after another; returns the events and the first error.
 fn decode_chunks(limits: SseLimits, chunks: &[&[u8]]) -> (Vec<Event>, Option<DecodeError>) {
@@ -24,20 +27,6 @@ fn decode(input: &[u8]) -> Vec<Event> {
     let (events, err) = decode_chunks(SseLimits::default(), &[input]);
     assert_eq!(err, None);
     events
-}
-
-/// Splits `input` at the given (unsorted, possibly out of range) points.
-fn split_at_points<'a>(input: &'a [u8], points: &[usize]) -> Vec<&'a [u8]> {
-    let mut cuts: Vec<usize> = points.iter().map(|p| p % (input.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for cut in cuts {
-        chunks.push(&input[start..cut]);
-        start = cut;
-    }
-    chunks.push(&input[start..]);
-    chunks
 }
 
 #[test]

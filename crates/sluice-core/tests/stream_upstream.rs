@@ -2,9 +2,12 @@
 //! exact SSE or text bytes out, done conditions, failures before and after
 //! the first token, and chunk-boundary invariance.
 
+mod support;
+
 use proptest::prelude::*;
 use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};
 use sluice_core::stream::{DownstreamStep, ResponseHead, UpstreamFailure, UpstreamSession};
+use support::chunks::split_at_points;
 
 fn policy() -> PlanPolicy {
     PlanPolicy::new(["ollama", "openai"])
@@ -431,19 +434,6 @@ fn stats_count_records_tokens_and_bytes() {
         stats.bytes_out,
         "Hello\nwor\r\nld h\u{e9} \u{1f600}".len() as u64
     );
-}
-
-fn split_at_points<'a>(input: &'a [u8], points: &[usize]) -> Vec<&'a [u8]> {
-    let mut cuts: Vec<usize> = points.iter().map(|p| p % (input.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for cut in cuts {
-        chunks.push(&input[start..cut]);
-        start = cut;
-    }
-    chunks.push(&input[start..]);
-    chunks
 }
 
 fn token_strategy() -> impl Strategy<Value = String> {
