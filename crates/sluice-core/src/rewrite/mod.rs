@@ -1,6 +1,6 @@
 //! The rewrite stage: which URLs change ([`RewriteRules`]) and the
 //! processors that find them in a body (the streaming byte replacer and the
-//! HTML rewriter), dispatched by [`Stage`] so one pipeline type serves every
+//! HTML rewriter), dispatched by `Stage` so one pipeline type serves every
 //! content kind.
 
 mod charset;
