@@ -8,6 +8,7 @@
 //!
 //! Natively (`cargo test --workspace`) only a stub `main` is built: the
 //! `fastly` crate compiles for the host but cannot link there.
+#![forbid(unsafe_code)]
 
 #[cfg(target_arch = "wasm32")]
 mod access_log;

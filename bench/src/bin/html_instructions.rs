@@ -22,6 +22,9 @@
 //! criterion bench; `html` is the pipeline, identity in
 //! and out, 16 KiB chunks, each page with its origin host from
 //! `pages.tsv`.
+#![forbid(unsafe_code)]
+// Benchmark code: a failed unwrap or expect stops the run, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sluice_core::rewrite::lol_html_floor;
 use sluice_core::{

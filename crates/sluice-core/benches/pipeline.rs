@@ -30,6 +30,12 @@
 //! comparable. Run (kept short on a shared machine):
 //! `cargo bench -p sluice-core --bench pipeline -- --warm-up-time 1 --measurement-time 3`
 
+// Benchmark code: a failed unwrap or expect stops the run, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// A bench has no API to document; criterion_group! defines an undocumented
+// `pub fn`.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::io;
 
@@ -241,13 +247,7 @@ fn page_1mib(c: &mut Criterion, pages: &[Page]) {
 /// which only moves at scheduler ticks and so cannot time one short round.
 #[cfg(unix)]
 fn thread_cpu_ns() -> u128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     u128::try_from(ts.tv_sec).expect("non-negative") * 1_000_000_000
         + u128::try_from(ts.tv_nsec).expect("non-negative")
 }

@@ -1,6 +1,12 @@
 //! Throughput of the stream codecs and of a full upstream plan session
 //! (Ollama NDJSON → SSE), fed in 4 KiB chunks as an edge would see them.
 
+// Benchmark code: a failed unwrap or expect stops the run, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// A bench has no API to document; criterion_group! defines an undocumented
+// `pub fn`.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sluice_core::ai::relay::{RelayConfig, SseRelay};
 use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};

@@ -134,7 +134,6 @@
 //! # Ok::<(), sluice_core::ai::relay::RelayError>(())
 //! ```
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 pub mod ai;
 mod codec;
 pub mod content_kind;

@@ -3,6 +3,9 @@
 //! byte for every failure kind, never after it, and the in-stream error
 //! tail that ends a broken stream cleanly.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sluice_core::ai::errors::ApiError;
 use sluice_core::ai::fallback::{Backend, Failure, GiveUp, RetryDecision, RetryPolicy};
 use sluice_core::ai::relay::{error_tail, RelayConfig, SseRelay, StreamEnd};

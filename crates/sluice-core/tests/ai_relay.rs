@@ -3,6 +3,9 @@
 //! stripping exactly when the client did not ask, milestones, caps, typed
 //! errors and the in-stream error tail.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use proptest::prelude::*;

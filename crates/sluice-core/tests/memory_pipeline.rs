@@ -9,6 +9,9 @@
 //! it (CI runs this in release: `cargo test -p sluice-core --release --test
 //! memory_pipeline`).
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{self, Read, Write};
 
 mod support;

@@ -1,6 +1,9 @@
 //! The public API the Fastly adapter codes against: header rewriting,
 //! content-type and encoding parsing, passthrough cases, `process`.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::borrow::Cow;

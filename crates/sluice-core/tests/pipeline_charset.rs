@@ -6,6 +6,9 @@
 //! URL wherever it put an origin URL into a rewritten position), so the
 //! oracle is independent of the pipeline.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use sluice_core::{ContentEncoding, ContentKind, RewriteRules};

@@ -5,6 +5,9 @@
 //! Splits are random but reproducible: the seed is printed and can be set
 //! with `SLUICE_SPLIT_SEED`.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use sluice_core::{ContentEncoding, ContentKind};

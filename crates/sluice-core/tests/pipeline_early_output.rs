@@ -3,6 +3,9 @@
 //! the client can render before the origin finishes. And every
 //! `write_chunk` flushes the writer.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::cell::RefCell;

@@ -1,6 +1,9 @@
 //! Bad input and failing writers give the right typed error, never a panic,
 //! and poison the pipeline.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::io::{self, Write};

@@ -7,6 +7,9 @@
 //! extension picks the content kind; `NAME@CHARSET` passes `CHARSET` as the
 //! `Content-Type` charset. Expected files are written by hand.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::path::Path;

@@ -9,6 +9,9 @@
 //! - codecs are transparent: gzip/br/deflate in and out give the same
 //!   decoded output as identity.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use proptest::prelude::*;

@@ -4,6 +4,9 @@
 //! Messages the edge itself produces are checked against the schemas too, so
 //! docs, schemas and code cannot drift apart.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{json, Value};
 use sluice_core::stream::dispatch::{
     Action, CloseRequest, DispatchLimits, DispatchSession, ErrorBody, StepFailure, StepRequest,

@@ -3,6 +3,9 @@
 //! whatever the stream length. A counting global allocator measures the
 //! live heap; this file has one test so no other test pollutes the count.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};

@@ -1,6 +1,9 @@
 //! `lines` and NDJSON decoders: framing, limits, typed errors and
 //! chunk-boundary invariance.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use proptest::prelude::*;

@@ -1,6 +1,9 @@
 //! SSE decoder and encoder: WHATWG behaviour, limits, chunk-boundary
 //! invariance and the encode → decode round trip.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use proptest::prelude::*;

@@ -2,6 +2,9 @@
 //! exact SSE or text bytes out, done conditions, failures before and after
 //! the first token, and chunk-boundary invariance.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use proptest::prelude::*;
