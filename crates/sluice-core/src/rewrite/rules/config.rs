@@ -1,6 +1,13 @@
 //! Validation of the configured rewrite hosts and edge authority, done
 //! once when [`RewriteRules`](super::RewriteRules) are built so a bad
 //! configuration never reaches a body.
+//!
+//! A rewrite host must also be a host the WHATWG URL parser (the `url`
+//! crate, as a browser) accepts: a URL whose host it rejects (an IPv6
+//! literal that is no IPv6 address, a name ending in a number that is no
+//! IPv4 address, broken punycode) is not a URL any page can link to, so
+//! configuring it is a mistake. The parser only validates: the matcher
+//! compares the host's bytes as configured, lower-cased.
 
 use super::host::HostRule;
 use crate::error::PipelineConfigError;
@@ -33,6 +40,10 @@ pub(super) fn parse_host(raw: &str) -> Result<HostRule, PipelineConfigError> {
             || !addr
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            || !matches!(
+                url::Host::parse(&format!("[{addr}]")),
+                Ok(url::Host::Ipv6(_))
+            )
         {
             return Err(err("invalid IPv6 literal"));
         }
@@ -60,6 +71,9 @@ pub(super) fn parse_host(raw: &str) -> Result<HostRule, PipelineConfigError> {
             return Err(err(
                 "host names may only contain letters, digits, '-', '_' and '.'",
             ));
+        }
+        if url::Host::parse(name).is_err() {
+            return Err(err("not a valid URL host"));
         }
     }
     if let Some(p) = port {

@@ -103,6 +103,41 @@ fn validates_configuration() {
         .is_empty());
 }
 
+#[test]
+fn hosts_must_be_hosts_a_url_can_have() {
+    let reason = |host: &str| match RewriteRules::new([host], "https", "e") {
+        Err(PipelineConfigError::InvalidHost { reason, .. }) => Some(reason),
+        Err(e) => panic!("{host:?}: {e}"),
+        Ok(_) => None,
+    };
+    // The WHATWG host parser refuses these, so no page links to them.
+    for (bad, why) in [
+        ("[1:2:3]", "invalid IPv6 literal"),
+        ("[::1::2]:8080", "invalid IPv6 literal"),
+        ("foo.123", "not a valid URL host"),
+        ("256.1.1.1", "not a valid URL host"),
+        ("1.2.3.4.5:80", "not a valid URL host"),
+        ("xn--a.example", "not a valid URL host"),
+    ] {
+        assert_eq!(reason(bad), Some(why), "{bad:?}");
+    }
+    // Still accepted, and matched as configured (the parser only validates).
+    for good in [
+        "[::1]",
+        "[2001:db8::1]:8443",
+        "127.0.0.1:8080",
+        "a_b.example",
+        "-a.example",
+        "xn--bcher-kva.example",
+        "localhost",
+    ] {
+        assert_eq!(reason(good), None, "{good:?}");
+        let r = rules(&[good]);
+        let url = format!("https://{good}/x");
+        assert_eq!(rw(&r, &url), "https://edge.test/x", "{good:?}");
+    }
+}
+
 /// What [`RewriteRules::rewrite_piece`] must give for a piece on its
 /// own: the matches of the stop-at-every-slash reference, applied.
 fn rewrite_reference(r: &RewriteRules, buf: &[u8]) -> (Vec<u8>, u64) {
