@@ -141,6 +141,7 @@ pub mod encoding;
 pub mod error;
 pub mod http;
 pub mod limits;
+mod lower_hex;
 pub mod pipeline;
 pub mod rewrite;
 pub mod settings;
