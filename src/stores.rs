@@ -7,7 +7,7 @@
 //! panic.
 
 use fastly::{ConfigStore, SecretStore};
-use sluice_core::settings::{ConfigError, Settings};
+use sluice_core::settings::{Settings, SettingsError};
 
 /// The Config Store name bound in `fastly.toml`.
 pub const CONFIG: &str = "sluice";
@@ -16,7 +16,7 @@ pub const SECRETS: &str = "sluice_secrets";
 
 /// Loads settings. A missing store means "all defaults" (a first deploy);
 /// a bad value is an error naming the key.
-pub fn load_settings() -> Result<Settings, ConfigError> {
+pub fn load_settings() -> Result<Settings, SettingsError> {
     let store = ConfigStore::try_open(CONFIG).ok();
     Settings::from_lookup(|key| store.as_ref().and_then(|s| s.try_get(key).ok().flatten()))
 }

@@ -1,6 +1,9 @@
 //! Issue: AI streaming gateway, end to end under Viceroy against the mock
 //! LLM in sluice-origin.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Read;
 use std::time::{Duration, Instant};
 

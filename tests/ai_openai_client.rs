@@ -7,6 +7,9 @@
 //! assertions live here. A missing venv fails the test: a skipped real-peer
 //! test would prove nothing.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

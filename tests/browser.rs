@@ -6,6 +6,9 @@
 //! then waits 3 s. The first contentful paint must come before the body ends, and every
 //! link the browser sees must point at the edge, not the origin host.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 use serde_json::Value;

@@ -9,6 +9,9 @@
 //! Hosts are grouped so that no page in a group links to another host of
 //! its own group: then "swap the edge back to the page's host" is exact.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use sluice_core::content_kind::ContentKind;

@@ -3,6 +3,9 @@
 //! owns the forwarding headers; and fails cleanly when the origin is down
 //! or the configuration is invalid.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sluice_e2e::http::{get, request};
 use sluice_e2e::{EdgeConfig, Stack};
 

@@ -12,6 +12,9 @@
 //! the sizes: 5 GiB downloads, 3 GiB uploads, 2 GiB rewrites.
 //! Every test prints one `LARGE-RESULT {json}` line with its figures.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sluice_e2e::bigbody::{

@@ -6,6 +6,9 @@
 //! measures 20 ms margins and must not compete with other Viceroy stacks of
 //! this binary for the machine's cores.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

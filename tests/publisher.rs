@@ -1,6 +1,9 @@
 //! Issue: publisher proxy. Stream / Buffered / PassThrough through Viceroy
 //! against sluice-origin: headers, synthetic ID, first byte, aborts.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};

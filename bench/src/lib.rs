@@ -1,4 +1,7 @@
 //! Shared helpers for the scripted Viceroy benchmarks.
+#![forbid(unsafe_code)]
+// Benchmark code: a failed unwrap or expect stops the run, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// Median of a sample (0 for an empty one).
 pub fn median(xs: &mut [f64]) -> f64 {

@@ -9,7 +9,7 @@ use error_stack::Report;
 use fastly::http::HeaderValue;
 use fastly::{Backend as FastlyBackend, Request};
 use sluice_core::ai::auth::ProviderKey;
-use sluice_core::ai::fallback::{Backend, Decision, Failure, RetryPolicy};
+use sluice_core::ai::fallback::{Backend, Failure, RetryDecision, RetryPolicy};
 use sluice_core::ai::provider_headers;
 use sluice_core::ai::relay::{FeedError, RelayConfig, SseRelay, StreamEnd};
 use sluice_core::ai::request::Prepared;
@@ -86,7 +86,7 @@ pub fn run(
         };
         log::warn!("llm attempt {attempt} on `{name}` failed before the first byte: {failure:?}");
         match policy.decide(attempt, failure, false, fallback_configured) {
-            Decision::Retry {
+            RetryDecision::Retry {
                 attempt: next,
                 backend: b,
                 backoff,
@@ -94,7 +94,7 @@ pub fn run(
                 std::thread::sleep(backoff);
                 (attempt, backend) = (next, b);
             }
-            Decision::GiveUp(why) => {
+            RetryDecision::GiveUp(why) => {
                 return Err(api(failure.api_error()).attach(format!("giving up: {why:?}")));
             }
         }

@@ -14,7 +14,7 @@ use fastly::http::{HeaderName, HeaderValue, Method};
 use fastly::{Body, Request};
 use serde_json::json;
 use sluice_core::stream::plan::ValidatedPlan;
-use sluice_core::stream::{Next, Output, PlanError, UpstreamFailure, UpstreamSession};
+use sluice_core::stream::{DownstreamStep, Output, PlanError, UpstreamFailure, UpstreamSession};
 
 use super::{downstream, failed, plan_error, Down};
 use crate::lifecycle::backend::{read_capped, send};
@@ -150,16 +150,16 @@ fn obey(out: Output, down: &mut Down) -> Option<Ended> {
         return Some(Err(Report::new(EdgeError::ClientGone).attach(e.to_string())));
     }
     match out.next {
-        Next::Continue => None,
-        Next::Finish => Some(finish(down)),
-        Next::Abort => {
+        DownstreamStep::Continue => None,
+        DownstreamStep::Finish => Some(finish(down)),
+        DownstreamStep::Abort => {
             down.abort();
             Some(Err(plan_error(
                 "upstream_error",
                 "the upstream failed after the first byte",
             )))
         }
-        Next::Reject(r) => Some(Err(plan_error(&r.class, r.message))),
+        DownstreamStep::Reject(r) => Some(Err(plan_error(&r.class, r.message))),
     }
 }
 

@@ -9,8 +9,8 @@ use sluice_core::cache::delivery::{Outcome as Delivered, STRIP_FROM_CLIENT};
 use sluice_core::cache::NotStored;
 use sluice_core::content_kind::charset_from_content_type;
 use sluice_core::http::output::choose_output;
-use sluice_core::http::{classify, origin_response, Decision, PassReason, ResponseFacts};
-use sluice_core::limits::Limits;
+use sluice_core::http::{classify, origin_response, BodyHandling, PassReason, ResponseFacts};
+use sluice_core::limits::PipelineLimits;
 use sluice_core::pipeline::PipelineConfig;
 
 use super::identity::Visitor;
@@ -42,7 +42,7 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         wants_buffering: cx.settings.wants_buffering(&path),
     });
     let (mode, kind, input) = match decision {
-        Decision::PassThrough(reason) => {
+        BodyHandling::PassThrough(reason) => {
             let delivered = match fill {
                 Some(fill) => cache::not_stored(fill, NotStored::NotRewritten, origin.status(), cx),
                 None => delivered,
@@ -71,7 +71,7 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
             }
             return Ok(Outcome::Respond(resp));
         }
-        Decision::Rewrite {
+        BodyHandling::Rewrite {
             mode,
             kind,
             encoding,
@@ -117,7 +117,7 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         return Ok(Outcome::Respond(head));
     }
     let mut config = PipelineConfig::new(input, output.encoding, kind, rules);
-    config.limits = Limits::default().with_max_decoded_bytes(cx.settings.max_decoded_bytes);
+    config.limits = PipelineLimits::default().with_max_decoded_bytes(cx.settings.max_decoded_bytes);
     config.charset = charset;
     config.gzip_level = cx.settings.gzip_level;
     config.brotli_quality = cx.settings.brotli_quality;

@@ -13,6 +13,9 @@
 //! - `VICEROY`: `viceroy` on `PATH`
 //!
 //! `scripts/test` builds them before running the tests.
+#![forbid(unsafe_code)]
+// Test harness: a failed unwrap or expect fails the calling test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bigbody;
 pub mod http;

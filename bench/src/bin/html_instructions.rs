@@ -22,9 +22,14 @@
 //! criterion bench; `html` is the pipeline, identity in
 //! and out, 16 KiB chunks, each page with its origin host from
 //! `pages.tsv`.
+#![forbid(unsafe_code)]
+// Benchmark code: a failed unwrap or expect stops the run, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sluice_core::rewrite::lol_html_floor;
-use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
+use sluice_core::{
+    ContentEncoding, ContentKind, Pipeline, PipelineConfig, PipelineLimits, RewriteRules,
+};
 use sluice_e2e::corpus_listing;
 
 const CHUNK: usize = 16 << 10;
@@ -69,7 +74,7 @@ fn main() {
 }
 
 fn floor(page: &[u8]) -> u64 {
-    lol_html_floor(page, CHUNK, None, &Limits::default()).expect("corpus page parses")
+    lol_html_floor(page, CHUNK, None, &PipelineLimits::default()).expect("corpus page parses")
 }
 
 fn rewrite(page: &[u8], host: &str) -> u64 {

@@ -60,6 +60,9 @@
 //! `target/wasm32-wasip1/release/sluice-bench-routes.wasm`) and
 //! `SLUICE_ORIGIN_BIN` (see the sluice-e2e harness). The whole default run
 //! takes about 16 minutes.
+#![forbid(unsafe_code)]
+// Benchmark code: a failed unwrap or expect stops the run, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -17,6 +17,9 @@
 //! all their MiB.
 //!
 //! `cargo run --release -p sluice-bench --bin publisher -- [rounds]`
+#![forbid(unsafe_code)]
+// Benchmark code: a failed unwrap or expect stops the run, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

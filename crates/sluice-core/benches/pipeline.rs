@@ -30,16 +30,25 @@
 //! comparable. Run (kept short on a shared machine):
 //! `cargo bench -p sluice-core --bench pipeline -- --warm-up-time 1 --measurement-time 3`
 
+// Benchmark code: a failed unwrap or expect stops the run, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// A bench has no API to document; criterion_group! defines an undocumented
+// `pub fn`.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::io;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use sluice_core::rewrite::lol_html_floor;
-use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
+use sluice_core::{
+    ContentEncoding, ContentKind, Pipeline, PipelineConfig, PipelineLimits, RewriteRules,
+};
 
 // The corpus, the edge authority and the origin-style encoders (gzip level
 // 6, brotli quality 5) the integration tests use.
-#[path = "../tests/pipeline_support/mod.rs"]
+#[path = "../tests/support/pipeline.rs"]
+#[allow(dead_code)]
 mod pipeline_support;
 
 /// Chunk size fed to every processor.
@@ -99,7 +108,7 @@ fn pipeline(page: &Page, kind: ContentKind, enc: ContentEncoding) -> u64 {
 
 /// lol_html with the pipeline's handler set and settings, doing nothing.
 fn lol_html_noop(body: &[u8]) -> u64 {
-    lol_html_floor(body, CHUNK, None, &Limits::default()).expect("corpus page parses")
+    lol_html_floor(body, CHUNK, None, &PipelineLimits::default()).expect("corpus page parses")
 }
 
 fn corpus_group(c: &mut Criterion, name: &str, pages: &[&Page]) {
@@ -238,13 +247,7 @@ fn page_1mib(c: &mut Criterion, pages: &[Page]) {
 /// which only moves at scheduler ticks and so cannot time one short round.
 #[cfg(unix)]
 fn thread_cpu_ns() -> u128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     u128::try_from(ts.tv_sec).expect("non-negative") * 1_000_000_000
         + u128::try_from(ts.tv_nsec).expect("non-negative")
 }

@@ -1,6 +1,12 @@
 //! Throughput of the stream codecs and of a full upstream plan session
 //! (Ollama NDJSON → SSE), fed in 4 KiB chunks as an edge would see them.
 
+// Benchmark code: a failed unwrap or expect stops the run, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// A bench has no API to document; criterion_group! defines an undocumented
+// `pub fn`.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sluice_core::ai::relay::{RelayConfig, SseRelay};
 use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};
@@ -42,7 +48,7 @@ fn codecs(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(ev.len() as u64));
     group.bench_function(BenchmarkId::new("sse", ev.len()), |b| {
         b.iter(|| {
-            let mut dec = sse::Decoder::new();
+            let mut dec = sse::SseDecoder::new();
             let mut out = Vec::new();
             let mut n = 0;
             for chunk in ev.chunks(CHUNK) {
@@ -56,7 +62,7 @@ fn codecs(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(nd.len() as u64));
     group.bench_function(BenchmarkId::new("ndjson", nd.len()), |b| {
         b.iter(|| {
-            let mut dec = ndjson::Decoder::new();
+            let mut dec = ndjson::NdjsonDecoder::new();
             let mut out = Vec::new();
             let mut n = 0;
             for chunk in nd.chunks(CHUNK) {

@@ -49,7 +49,7 @@ impl UnsupportedEncoding {
 /// built so a bad config never reaches a body.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum PipelineConfigError {
     /// A rewrite host that is not a plain `host` or `host:port`.
     #[error("invalid rewrite host {host:?}: {reason}")]
     InvalidHost {
@@ -80,9 +80,9 @@ pub enum ConfigError {
 /// Which decompression-bomb cap was exceeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BombLimit {
-    /// Decoded bytes per encoded byte ([`crate::Limits::with_max_ratio`]).
+    /// Decoded bytes per encoded byte ([`crate::PipelineLimits::with_max_ratio`]).
     Ratio(u64),
-    /// Total decoded bytes ([`crate::Limits::with_max_decoded_bytes`]).
+    /// Total decoded bytes ([`crate::PipelineLimits::with_max_decoded_bytes`]).
     Total(u64),
 }
 
@@ -129,7 +129,7 @@ pub enum PipelineError {
         /// The cap that was hit.
         limit: BombLimit,
     },
-    /// lol_html needed more than [`crate::Limits::with_html_memory`] to hold
+    /// lol_html needed more than [`crate::PipelineLimits::with_html_memory`] to hold
     /// one construct (an unterminated tag, comment or attribute value).
     #[error("HTML rewriter exceeded its memory cap of {limit} bytes (an unterminated tag or attribute?)")]
     HtmlMemoryLimit {
@@ -158,7 +158,7 @@ pub enum PipelineError {
     Downstream(#[source] io::Error),
     /// The configuration is invalid.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] PipelineConfigError),
     /// An internal invariant did not hold. Never expected; reported instead
     /// of panicking so a request fails cleanly.
     #[error("internal invariant violated: {detail}")]

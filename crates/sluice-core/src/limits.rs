@@ -5,9 +5,9 @@
 //! past a cap is a typed [`crate::PipelineError`], never unbounded growth.
 
 /// Resource caps for one [`crate::Pipeline`], built with
-/// `Limits::default().with_*(..)`.
+/// `PipelineLimits::default().with_*(..)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct PipelineLimits {
     pub(crate) max_decoded_bytes: Option<u64>,
     pub(crate) max_ratio: u64,
     pub(crate) ratio_grace: u64,
@@ -15,7 +15,7 @@ pub struct Limits {
     pub(crate) max_pending: usize,
 }
 
-impl Default for Limits {
+impl Default for PipelineLimits {
     fn default() -> Self {
         Self {
             max_decoded_bytes: None,
@@ -27,7 +27,7 @@ impl Default for Limits {
     }
 }
 
-impl Limits {
+impl PipelineLimits {
     /// Caps the total number of decoded bytes of one body. Bodies streamed
     /// through the edge can legitimately be many GiB, so there is no total
     /// cap unless the operator sets one; the ratio cap below is what stops
@@ -43,7 +43,7 @@ impl Limits {
 
     /// Caps decoded bytes per encoded byte. Real text compresses 3-20x with
     /// gzip and rarely beyond 50x even with brotli; a bomb is 1000x or more.
-    /// Checked only once [`Limits::with_ratio_grace`] bytes have been decoded,
+    /// Checked only once [`PipelineLimits::with_ratio_grace`] bytes have been decoded,
     /// so a tiny, highly repetitive page is not rejected. Ignored for
     /// identity input (the ratio is 1). `0` disables the check.
     ///

@@ -9,11 +9,11 @@
 
 use std::io::{self, Read, Write};
 
-use crate::codec::{Decoder, Encoder};
+use crate::codec::{ContentDecoder, ContentEncoder};
 use crate::content_kind::ContentKind;
 use crate::encoding::ContentEncoding;
-use crate::error::{BombLimit, ConfigError, PipelineError};
-use crate::limits::Limits;
+use crate::error::{BombLimit, PipelineConfigError, PipelineError};
+use crate::limits::PipelineLimits;
 use crate::rewrite::{RewriteRules, Stage};
 
 /// Default gzip/deflate output level: 1, chosen for the edge's CPU budget.
@@ -55,7 +55,7 @@ pub struct PipelineConfig {
     /// Which hosts are rewritten to what. Empty rules mean no rewriting.
     pub rules: RewriteRules,
     /// Resource caps.
-    pub limits: Limits,
+    pub limits: PipelineLimits,
     /// The `Content-Type` charset label, if any (HTML only): picks
     /// lol_html's encoding; non-ASCII-compatible charsets pass through.
     pub charset: Option<String>,
@@ -79,7 +79,7 @@ impl PipelineConfig {
             output,
             kind,
             rules,
-            limits: Limits::default(),
+            limits: PipelineLimits::default(),
             charset: None,
             gzip_level: DEFAULT_GZIP_LEVEL,
             brotli_quality: DEFAULT_BROTLI_QUALITY,
@@ -104,13 +104,13 @@ pub struct PipelineStats {
 ///
 /// Memory is bounded whatever the body size: fixed codec buffers, the
 /// replacer's tail (longest host + 12 bytes) and, for HTML, lol_html's
-/// buffer and our source window (both capped by [`Limits`]).
+/// buffer and our source window (both capped by [`PipelineLimits`]).
 #[derive(Debug)]
 pub struct Pipeline<W: Write> {
-    decoder: Decoder,
+    decoder: ContentDecoder,
     stage: Stage,
-    encoder: Option<Encoder<W>>,
-    limits: Limits,
+    encoder: Option<ContentEncoder<W>>,
+    limits: PipelineLimits,
     bytes_in: u64,
     bytes_decoded: u64,
     failed: bool,
@@ -124,10 +124,10 @@ impl<W: Write> Pipeline<W> {
     /// configuration (encoder levels).
     pub fn new(config: PipelineConfig, writer: W) -> Result<Self, PipelineError> {
         if config.gzip_level > 9 {
-            return Err(ConfigError::GzipLevel(config.gzip_level).into());
+            return Err(PipelineConfigError::GzipLevel(config.gzip_level).into());
         }
         if config.brotli_quality > 11 {
-            return Err(ConfigError::BrotliQuality(config.brotli_quality).into());
+            return Err(PipelineConfigError::BrotliQuality(config.brotli_quality).into());
         }
         let stage = Stage::new(
             config.kind,
@@ -136,9 +136,9 @@ impl<W: Write> Pipeline<W> {
             &config.limits,
         )?;
         Ok(Self {
-            decoder: Decoder::new(config.input),
+            decoder: ContentDecoder::new(config.input),
             stage,
-            encoder: Some(Encoder::new(
+            encoder: Some(ContentEncoder::new(
                 config.output,
                 writer,
                 config.gzip_level,
@@ -154,7 +154,7 @@ impl<W: Write> Pipeline<W> {
     /// Pushes one origin chunk. Everything decodable so far is rewritten,
     /// written and sync-flushed through the encoder, then `writer.flush()`
     /// is called — except the few bytes the rewriters must hold back to
-    /// decide a URL split across chunks (bounded; see [`Limits`]).
+    /// decide a URL split across chunks (bounded; see [`PipelineLimits`]).
     ///
     /// After an error the pipeline is poisoned and nothing more is written.
     pub fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), PipelineError> {
@@ -219,7 +219,7 @@ impl<W: Write> Pipeline<W> {
         PipelineStats {
             bytes_in: self.bytes_in,
             bytes_decoded: self.bytes_decoded,
-            bytes_out: self.encoder.as_ref().map_or(0, Encoder::bytes_out),
+            bytes_out: self.encoder.as_ref().map_or(0, ContentEncoder::bytes_out),
             urls_rewritten: self.stage.rewritten(),
         }
     }
@@ -241,7 +241,7 @@ impl<W: Write> Pipeline<W> {
         result
     }
 
-    fn encoder_mut(&mut self) -> Result<&mut Encoder<W>, PipelineError> {
+    fn encoder_mut(&mut self) -> Result<&mut ContentEncoder<W>, PipelineError> {
         self.encoder.as_mut().ok_or(PipelineError::Poisoned)
     }
 
@@ -278,7 +278,7 @@ impl<W: Write> Drop for Pipeline<W> {
     }
 }
 
-fn check_bomb(limits: &Limits, decoded: u64, encoded: u64) -> Result<(), PipelineError> {
+fn check_bomb(limits: &PipelineLimits, decoded: u64, encoded: u64) -> Result<(), PipelineError> {
     if let Some(max) = limits.max_decoded_bytes {
         if decoded > max {
             return Err(PipelineError::DecompressionBomb {

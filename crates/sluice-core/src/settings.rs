@@ -14,20 +14,20 @@ use crate::stream::plan::PlanPolicy;
 
 /// A configuration value that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
+pub struct SettingsError {
     /// The offending key.
     pub key: &'static str,
     /// What was wrong, safe to show to a client (no values echoed).
     pub problem: &'static str,
 }
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for SettingsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "config key `{}` {}", self.key, self.problem)
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for SettingsError {}
 
 /// Output encoding policy for rewritten bodies.
 ///
@@ -126,13 +126,13 @@ impl Settings {
     }
 
     /// Parses settings from any key lookup (the Config Store in production).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let mut s = Self::defaults();
         if let Some(v) = get("publisher.rewrite_hosts") {
             s.rewrite_hosts = parse_hosts(&v)?;
         }
         if let Some(v) = get("log.level") {
-            s.log_level = v.trim().parse().map_err(|_| ConfigError {
+            s.log_level = v.trim().parse().map_err(|_| SettingsError {
                 key: "log.level",
                 problem: "must be one of off, error, warn, info, debug, trace",
             })?;
@@ -143,7 +143,7 @@ impl Settings {
                     if p.starts_with('/') {
                         Ok(p.to_owned())
                     } else {
-                        Err(ConfigError {
+                        Err(SettingsError {
                             key: "publisher.buffered_paths",
                             problem: "entries must be path prefixes starting with /",
                         })
@@ -160,7 +160,7 @@ impl Settings {
         if let Some(v) = get("publisher.gzip_level") {
             s.gzip_level = parse_num(&v, "publisher.gzip_level")?;
             if s.gzip_level > 9 {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     key: "publisher.gzip_level",
                     problem: "must be 0..=9",
                 });
@@ -169,7 +169,7 @@ impl Settings {
         if let Some(v) = get("publisher.brotli_quality") {
             s.brotli_quality = parse_num(&v, "publisher.brotli_quality")?;
             if s.brotli_quality > 11 {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     key: "publisher.brotli_quality",
                     problem: "must be 0..=11",
                 });
@@ -180,7 +180,7 @@ impl Settings {
                 "origin" => OutputEncoding::Origin,
                 "identity" => OutputEncoding::IdentityWithHint,
                 _ => {
-                    return Err(ConfigError {
+                    return Err(SettingsError {
                         key: "publisher.output_encoding",
                         problem: "must be `origin` or `identity`",
                     })
@@ -199,7 +199,7 @@ impl Settings {
         if let Some(v) = get("ai.prefix") {
             let v = v.trim();
             if !(v.is_empty() || v.starts_with('/')) || v.contains(char::is_whitespace) {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     key: "ai.prefix",
                     problem: "must be a path prefix starting with /",
                 });
@@ -212,7 +212,7 @@ impl Settings {
         if let Some(v) = get("ai.max_attempts") {
             s.ai_max_attempts = parse_num(&v, "ai.max_attempts")?;
             if s.ai_max_attempts == 0 {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     key: "ai.max_attempts",
                     problem: "must be at least 1",
                 });
@@ -226,7 +226,7 @@ impl Settings {
                 "true" | "on" | "1" => true,
                 "false" | "off" | "0" => false,
                 _ => {
-                    return Err(ConfigError {
+                    return Err(SettingsError {
                         key: "ai.relay_floor",
                         problem: "must be true or false",
                     })
@@ -248,24 +248,24 @@ impl Settings {
 }
 
 /// `dispatch.*`: every [`DispatchLimits`] field, each optional.
-fn dispatch_limits(get: &impl Fn(&str) -> Option<String>) -> Result<DispatchLimits, ConfigError> {
+fn dispatch_limits(get: &impl Fn(&str) -> Option<String>) -> Result<DispatchLimits, SettingsError> {
     let d = DispatchLimits::default();
-    let num = |key: &'static str, default: u64| -> Result<u64, ConfigError> {
+    let num = |key: &'static str, default: u64| -> Result<u64, SettingsError> {
         get(key).map_or(Ok(default), |v| parse_num(&v, key))
     };
-    let positive = |key: &'static str, default: u64| -> Result<u64, ConfigError> {
+    let positive = |key: &'static str, default: u64| -> Result<u64, SettingsError> {
         let v = num(key, default)?;
         if v == 0 {
-            return Err(ConfigError {
+            return Err(SettingsError {
                 key,
                 problem: "must be at least 1",
             });
         }
         Ok(v)
     };
-    let size = |key: &'static str, default: usize| -> Result<usize, ConfigError> {
+    let size = |key: &'static str, default: usize| -> Result<usize, SettingsError> {
         let v = positive(key, default as u64)?;
-        usize::try_from(v).map_err(|_| ConfigError {
+        usize::try_from(v).map_err(|_| SettingsError {
             key,
             problem: "is too large",
         })
@@ -276,7 +276,7 @@ fn dispatch_limits(get: &impl Fn(&str) -> Option<String>) -> Result<DispatchLimi
     )?;
     let idle_max = num("dispatch.idle_backoff_max_ms", d.idle_backoff_max_ms)?;
     if idle_max < idle_initial {
-        return Err(ConfigError {
+        return Err(SettingsError {
             key: "dispatch.idle_backoff_max_ms",
             problem: "must not be below dispatch.idle_backoff_initial_ms",
         });
@@ -287,13 +287,13 @@ fn dispatch_limits(get: &impl Fn(&str) -> Option<String>) -> Result<DispatchLimi
     )?;
     let retry_max = num("dispatch.retry_backoff_max_ms", d.retry_backoff_max_ms)?;
     if retry_max < retry_initial {
-        return Err(ConfigError {
+        return Err(SettingsError {
             key: "dispatch.retry_backoff_max_ms",
             problem: "must not be below dispatch.retry_backoff_initial_ms",
         });
     }
     let retries = num("dispatch.max_step_retries", u64::from(d.max_step_retries))?;
-    let retries = u32::try_from(retries).map_err(|_| ConfigError {
+    let retries = u32::try_from(retries).map_err(|_| SettingsError {
         key: "dispatch.max_step_retries",
         problem: "is too large",
     })?;
@@ -314,7 +314,7 @@ fn dispatch_limits(get: &impl Fn(&str) -> Option<String>) -> Result<DispatchLimi
 }
 
 /// `plans.*`: the upstream-plan backend allow-list and caps.
-fn plan_policy(get: &impl Fn(&str) -> Option<String>) -> Result<PlanPolicy, ConfigError> {
+fn plan_policy(get: &impl Fn(&str) -> Option<String>) -> Result<PlanPolicy, SettingsError> {
     use crate::stream::plan::{
         DEFAULT_BETWEEN_BYTES_TIMEOUT_MS, DEFAULT_FIRST_BYTE_TIMEOUT_MS, DEFAULT_MAX_PLAN_BYTES,
         DEFAULT_MAX_RECORD_BYTES,
@@ -330,7 +330,7 @@ fn plan_policy(get: &impl Fn(&str) -> Option<String>) -> Result<PlanPolicy, Conf
                 if ok {
                     Ok(name.to_owned())
                 } else {
-                    Err(ConfigError {
+                    Err(SettingsError {
                         key: "plans.upstream_backends",
                         problem: "must be a comma-separated list of backend names",
                     })
@@ -338,18 +338,18 @@ fn plan_policy(get: &impl Fn(&str) -> Option<String>) -> Result<PlanPolicy, Conf
             })
             .collect::<Result<Vec<_>, _>>()?,
     };
-    let positive = |key: &'static str, default: u64| -> Result<u64, ConfigError> {
+    let positive = |key: &'static str, default: u64| -> Result<u64, SettingsError> {
         let v = get(key).map_or(Ok(default), |v| parse_num(&v, key))?;
         if v == 0 {
-            return Err(ConfigError {
+            return Err(SettingsError {
                 key,
                 problem: "must be at least 1",
             });
         }
         Ok(v)
     };
-    let size = |key: &'static str, default: usize| -> Result<usize, ConfigError> {
-        usize::try_from(positive(key, default as u64)?).map_err(|_| ConfigError {
+    let size = |key: &'static str, default: usize| -> Result<usize, SettingsError> {
+        usize::try_from(positive(key, default as u64)?).map_err(|_| SettingsError {
             key,
             problem: "is too large",
         })
@@ -423,14 +423,14 @@ impl Default for CacheSettings {
 const CACHE_VARY_FORBIDDEN: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 
 /// `cache.*`: every [`CacheSettings`] field, each optional.
-fn cache_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CacheSettings, ConfigError> {
+fn cache_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CacheSettings, SettingsError> {
     let mut c = CacheSettings::default();
     if let Some(v) = get("cache.enabled") {
         c.enabled = match v.trim() {
             "true" => true,
             "false" => false,
             _ => {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     key: "cache.enabled",
                     problem: "must be true or false",
                 })
@@ -443,7 +443,7 @@ fn cache_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CacheSettings
     if let Some(v) = get("cache.max_ttl_s") {
         c.max_ttl_s = parse_num(&v, "cache.max_ttl_s")?;
         if c.max_ttl_s == 0 {
-            return Err(ConfigError {
+            return Err(SettingsError {
                 key: "cache.max_ttl_s",
                 problem: "must be at least 1 (use cache.enabled = false to turn the cache off)",
             });
@@ -452,7 +452,7 @@ fn cache_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CacheSettings
     if let Some(v) = get("cache.max_object_bytes") {
         c.max_object_bytes = parse_num(&v, "cache.max_object_bytes")?;
         if c.max_object_bytes == 0 || c.max_object_bytes > CACHE_MAX_OBJECT_BYTES_LIMIT {
-            return Err(ConfigError {
+            return Err(SettingsError {
                 key: "cache.max_object_bytes",
                 problem: "must be 1..=100000000 (Fastly's per-object limit)",
             });
@@ -469,13 +469,13 @@ fn cache_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CacheSettings
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
             if !token {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     key: "cache.vary_headers",
                     problem: "must be a comma-separated list of header names",
                 });
             }
             if CACHE_VARY_FORBIDDEN.contains(&name.as_str()) {
-                return Err(ConfigError {
+                return Err(SettingsError {
                     key: "cache.vary_headers",
                     problem: "may not name authorization, cookie or proxy-authorization",
                 });
@@ -485,7 +485,7 @@ fn cache_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CacheSettings
             }
         }
         if names.len() > 8 {
-            return Err(ConfigError {
+            return Err(SettingsError {
                 key: "cache.vary_headers",
                 problem: "may name at most 8 headers",
             });
@@ -500,7 +500,7 @@ mod cache_settings_tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn parse(pairs: &[(&str, &str)]) -> Result<CacheSettings, ConfigError> {
+    fn parse(pairs: &[(&str, &str)]) -> Result<CacheSettings, SettingsError> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -574,7 +574,7 @@ fn list(v: &str) -> impl Iterator<Item = &str> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn parse_hosts(v: &str) -> Result<Vec<String>, ConfigError> {
+fn parse_hosts(v: &str) -> Result<Vec<String>, SettingsError> {
     list(v)
         .map(|h| {
             let ok = h
@@ -583,7 +583,7 @@ fn parse_hosts(v: &str) -> Result<Vec<String>, ConfigError> {
             if ok && !h.starts_with('.') {
                 Ok(h.to_ascii_lowercase())
             } else {
-                Err(ConfigError {
+                Err(SettingsError {
                     key: "publisher.rewrite_hosts",
                     problem: "must be a comma-separated list of hostnames",
                 })
@@ -592,14 +592,14 @@ fn parse_hosts(v: &str) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
-fn parse_num<T: std::str::FromStr>(v: &str, key: &'static str) -> Result<T, ConfigError> {
-    v.trim().parse().map_err(|_| ConfigError {
+fn parse_num<T: std::str::FromStr>(v: &str, key: &'static str) -> Result<T, SettingsError> {
+    v.trim().parse().map_err(|_| SettingsError {
         key,
         problem: "must be a non-negative integer",
     })
 }
 
-fn parse_optional_num(v: &str, key: &'static str) -> Result<Option<u64>, ConfigError> {
+fn parse_optional_num(v: &str, key: &'static str) -> Result<Option<u64>, SettingsError> {
     match v.trim() {
         "" | "unlimited" => Ok(None),
         other => parse_num(other, key).map(Some),
@@ -644,7 +644,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn parse(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    fn parse(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -1,6 +1,9 @@
 //! Client key checks of the AI gateway: accept/reject cases, the digest
 //! list format, and that no key material escapes through errors or Debug.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use sluice_core::ai::auth::{key_digest_hex, AuthError, ClientKeys, KeyListError, ProviderKey};
 

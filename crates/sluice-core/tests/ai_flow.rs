@@ -3,8 +3,11 @@
 //! byte for every failure kind, never after it, and the in-stream error
 //! tail that ends a broken stream cleanly.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sluice_core::ai::errors::ApiError;
-use sluice_core::ai::fallback::{Backend, Decision, Failure, GiveUp, RetryPolicy};
+use sluice_core::ai::fallback::{Backend, Failure, GiveUp, RetryDecision, RetryPolicy};
 use sluice_core::ai::relay::{error_tail, RelayConfig, SseRelay, StreamEnd};
 use sluice_core::ai::request::{prepare, RequestLimits};
 use sluice_core::ai::routes::Route;
@@ -89,7 +92,7 @@ fn drive(policy: RetryPolicy, fallback_configured: bool, script: &[Attempt]) -> 
             return client;
         }
         match policy.decide(attempt, failure, relay.has_written(), fallback_configured) {
-            Decision::Retry {
+            RetryDecision::Retry {
                 attempt: next,
                 backoff,
                 ..
@@ -97,7 +100,7 @@ fn drive(policy: RetryPolicy, fallback_configured: bool, script: &[Attempt]) -> 
                 client.waits.push(backoff);
                 attempt = next;
             }
-            Decision::GiveUp(_) => {
+            RetryDecision::GiveUp(_) => {
                 let error = failure.api_error();
                 client.status = error.status();
                 client.body = String::from_utf8(error.to_json()).unwrap();
@@ -206,6 +209,6 @@ fn giving_up_answers_the_mapped_status() {
     assert_eq!((client.status, client.backends.len()), (502, 1));
     assert_eq!(
         RetryPolicy::default().decide(1, Failure::Connect, false, false),
-        Decision::GiveUp(GiveUp::NoFallback)
+        RetryDecision::GiveUp(GiveUp::NoFallback)
     );
 }

@@ -3,6 +3,11 @@
 //! stripping exactly when the client did not ask, milestones, caps, typed
 //! errors and the in-stream error tail.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
 use proptest::prelude::*;
 use sluice_core::ai::errors::ApiError;
 use sluice_core::ai::relay::{error_tail, RelayConfig, RelayError, SseRelay, StreamEnd};
@@ -10,6 +15,7 @@ use sluice_core::ai::request::{prepare, RequestLimits};
 use sluice_core::ai::routes::Route;
 use sluice_core::ai::usage::TokenUsage;
 use sluice_core::stream::DecodeError;
+use support::chunks::split_at_points;
 
 const ROLE: &str = r#"data: {"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_f9f4fb6dbf","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}
 
@@ -76,19 +82,6 @@ fn relay_chunks(config: RelayConfig, chunks: &[&[u8]]) -> Outcome {
 
 fn relay_whole(config: RelayConfig, input: &[u8]) -> Outcome {
     relay_chunks(config, &[input])
-}
-
-fn split_at_points<'a>(input: &'a [u8], points: &[usize]) -> Vec<&'a [u8]> {
-    let mut cuts: Vec<usize> = points.iter().map(|p| p % (input.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for cut in cuts {
-        chunks.push(&input[start..cut]);
-        start = cut;
-    }
-    chunks.push(&input[start..]);
-    chunks
 }
 
 fn strip() -> RelayConfig {

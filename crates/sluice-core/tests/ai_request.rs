@@ -2,6 +2,9 @@
 //! streamed), JSON validation, and the `stream_options.include_usage`
 //! injection that keeps every other byte.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use sluice_core::ai::request::{prepare, BodyCollector, RequestError, RequestLimits};

@@ -9,48 +9,20 @@
 //! it (CI runs this in release: `cargo test -p sluice-core --release --test
 //! memory_pipeline`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sluice_core::{ContentEncoding, ContentKind, Limits, Pipeline, PipelineConfig, RewriteRules};
+mod support;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
-                    - layout.size();
-                PEAK.fetch_max(now, Ordering::Relaxed);
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
+use sluice_core::{
+    ContentEncoding, ContentKind, Pipeline, PipelineConfig, PipelineLimits, RewriteRules,
+};
+use support::alloc::{CountingAlloc, PeakWatch};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 const HOST: &str = "origin.example";
 const EDGE: &str = "edge.test:8443";
@@ -193,8 +165,7 @@ fn stream(kind: ContentKind, make: fn(u64) -> String, urls_per_unit: u64) {
         carry: Vec::with_capacity(64 << 10),
     });
 
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let watch = PeakWatch::start();
     let mut pipeline = Pipeline::new(config, checker).unwrap();
     let mut buf = vec![0u8; 16 << 10];
     loop {
@@ -207,7 +178,7 @@ fn stream(kind: ContentKind, make: fn(u64) -> String, urls_per_unit: u64) {
     let (checker, stats) = pipeline.finish_with_stats().unwrap();
     let mut checker = checker.finish().unwrap();
     checker.finish();
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = watch.peak_growth();
 
     let urls = input.get_ref().urls;
     let produced = input.get_ref().produced;
@@ -245,13 +216,12 @@ fn a_gigabyte_of_css_streams_in_constant_memory() {
 fn the_counter_sees_a_growing_buffer() {
     // Control: the same measurement notices a body that *is* buffered.
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let watch = PeakWatch::start();
     let mut held = Vec::new();
     for _ in 0..(LIMIT >> 16) + 1 {
         held.extend_from_slice(&[1u8; 1 << 16]);
     }
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = watch.peak_growth();
     assert!(
         peak >= LIMIT,
         "counter missed {} buffered bytes (peak {peak})",
@@ -293,7 +263,7 @@ impl Read for Endless {
 /// URLs rewritten and the peak live heap.
 fn stream_endless(
     kind: ContentKind,
-    limits: Limits,
+    limits: PipelineLimits,
     prefix: &'static [u8],
     unit: &'static [u8],
 ) -> (Result<(), sluice_core::PipelineError>, u64, usize) {
@@ -310,8 +280,7 @@ fn stream_endless(
     };
     let mut input = flate2::read::GzEncoder::new(body, flate2::Compression::fast());
     let sink = flate2::write::GzDecoder::new(io::sink());
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let watch = PeakWatch::start();
     let mut pipeline = Pipeline::new(config, sink).unwrap();
     let mut buf = vec![0u8; 16 << 10];
     let result = loop {
@@ -323,7 +292,7 @@ fn stream_endless(
             break Err(e);
         }
     };
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = watch.peak_growth();
     eprintln!(
         "{kind:?} {:?}: {} MiB, {result:?}, peak live heap {:.2} MiB",
         String::from_utf8_lossy(prefix),
@@ -338,7 +307,7 @@ fn stream_endless(
 /// `>` or newline: either they stream in the same 8 MiB as any body (text,
 /// raw text, CSS) or they fail with the typed HTML memory error (an
 /// attribute value or comment that never ends) within a bound set by
-/// [`Limits::with_html_memory`].
+/// [`PipelineLimits::with_html_memory`].
 #[test]
 fn bodies_without_a_gt_or_newline_stay_bounded() {
     let url_unit: &[u8] = b"https://origin.example/a?b=c ";
@@ -348,7 +317,8 @@ fn bodies_without_a_gt_or_newline_stay_bounded() {
         (ContentKind::Html, b""),
     ];
     for (kind, prefix) in streams {
-        let (result, urls, peak) = stream_endless(kind, Limits::default(), prefix, url_unit);
+        let (result, urls, peak) =
+            stream_endless(kind, PipelineLimits::default(), prefix, url_unit);
         assert!(result.is_ok(), "{kind:?} {prefix:?}: {result:?}");
         let expected = if kind == ContentKind::Html && prefix.is_empty() {
             0 // Text is never rewritten.
@@ -367,8 +337,8 @@ fn bodies_without_a_gt_or_newline_stay_bounded() {
     // `html_memory`) and in the rewriter's source window (up to
     // `html_memory + max_pending`) — until the cap fails it. So the bound
     // scales with the configured cap; 1 MiB covers the codecs and the test.
-    for html_memory in [Limits::default().html_memory(), 1 << 20] {
-        let limits = Limits::default().with_html_memory(html_memory);
+    for html_memory in [PipelineLimits::default().html_memory(), 1 << 20] {
+        let limits = PipelineLimits::default().with_html_memory(html_memory);
         let bound = 2 * html_memory + limits.max_pending() + (1 << 20);
         for prefix in [&b"<a href=\""[..], b"<!-- ", b"<div data-x='"] {
             let (result, _, peak) = stream_endless(ContentKind::Html, limits, prefix, url_unit);

@@ -1,15 +1,18 @@
 //! The public API the Fastly adapter codes against: header rewriting,
 //! content-type and encoding parsing, passthrough cases, `process`.
 
-mod pipeline_support;
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::borrow::Cow;
 
-use pipeline_support::*;
 use sluice_core::{
     accept_encoding_supported, charset_from_content_type, ContentEncoding, ContentKind, Pipeline,
     PipelineConfig, PipelineError, RewriteRules, DEFAULT_BROTLI_QUALITY, DEFAULT_GZIP_LEVEL,
 };
+use support::pipeline::*;
 
 fn rules() -> RewriteRules {
     RewriteRules::new(

@@ -6,10 +6,14 @@
 //! URL wherever it put an origin URL into a rewritten position), so the
 //! oracle is independent of the pipeline.
 
-mod pipeline_support;
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pipeline_support::*;
+mod support;
+
 use sluice_core::{ContentEncoding, ContentKind, RewriteRules};
+use support::chunks::{random_chunks, rng_for, Rng};
+use support::pipeline::*;
 
 const HOST: &str = "origin.example";
 const EDGE_HERE: &str = "edge.test:8443";

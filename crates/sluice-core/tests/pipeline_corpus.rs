@@ -5,10 +5,14 @@
 //! Splits are random but reproducible: the seed is printed and can be set
 //! with `SLUICE_SPLIT_SEED`.
 
-mod pipeline_support;
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pipeline_support::*;
+mod support;
+
 use sluice_core::{ContentEncoding, ContentKind};
+use support::chunks::{random_chunks, rng_for};
+use support::pipeline::*;
 
 /// Reference output of one page: identity in and out, one chunk.
 fn reference(page: &Page) -> Vec<u8> {

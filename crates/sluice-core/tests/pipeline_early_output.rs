@@ -3,14 +3,17 @@
 //! the client can render before the origin finishes. And every
 //! `write_chunk` flushes the writer.
 
-mod pipeline_support;
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::cell::RefCell;
 use std::io::{self, Write};
 use std::rc::Rc;
 
-use pipeline_support::*;
 use sluice_core::{ContentEncoding, ContentKind, Pipeline};
+use support::pipeline::*;
 
 /// A writer the test can read while the pipeline still owns it.
 #[derive(Clone, Default)]

@@ -1,15 +1,18 @@
 //! Bad input and failing writers give the right typed error, never a panic,
 //! and poison the pipeline.
 
-mod pipeline_support;
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::io::{self, Write};
 
-use pipeline_support::*;
 use sluice_core::{
-    BombLimit, ConfigError, ContentEncoding, ContentKind, ErrorSource, Limits, Pipeline,
-    PipelineConfig, PipelineError, RewriteRules,
+    BombLimit, ContentEncoding, ContentKind, ErrorSource, Pipeline, PipelineConfig,
+    PipelineConfigError, PipelineError, PipelineLimits, RewriteRules,
 };
+use support::pipeline::*;
 
 const PAGE: &[u8] = b"<html><body><a href=\"https://origin.example/a\">a</a>\
 <p>some text that compresses reasonably well, some text that compresses</p></body></html>";
@@ -235,7 +238,7 @@ fn decompression_bombs_are_stopped_early() {
 
     // The total cap applies to any coding, identity included.
     let mut c = cfg(ContentEncoding::Identity);
-    c.limits = Limits::default().with_max_decoded_bytes(Some(100));
+    c.limits = PipelineLimits::default().with_max_decoded_bytes(Some(100));
     let err = feed(c, PAGE).unwrap_err();
     assert!(
         matches!(
@@ -254,13 +257,13 @@ fn decompression_bombs_are_stopped_early() {
     assert!(feed(cfg(ContentEncoding::Gzip), &small).is_ok());
     // And the ratio cap can be disabled.
     let mut c = cfg(ContentEncoding::Gzip);
-    c.limits = Limits::default().with_max_ratio(0);
+    c.limits = PipelineLimits::default().with_max_ratio(0);
     c.kind = ContentKind::Other;
     assert!(feed(c, &gzip_zeros(4 << 20)).is_ok());
 }
 
 /// Streams `<a href="` + `n` bytes of `a` with no `>` into an HTML pipeline.
-fn unterminated_attribute(limits: Limits, n: usize) -> (Result<(), PipelineError>, u64) {
+fn unterminated_attribute(limits: PipelineLimits, n: usize) -> (Result<(), PipelineError>, u64) {
     let mut c = cfg(ContentEncoding::Identity);
     c.limits = limits;
     let mut p = Pipeline::new(c, io::sink()).unwrap();
@@ -277,7 +280,7 @@ fn unterminated_attribute(limits: Limits, n: usize) -> (Result<(), PipelineError
 
 #[test]
 fn a_huge_unterminated_attribute_hits_the_html_memory_cap() {
-    let (result, sent) = unterminated_attribute(Limits::default(), 100 << 20);
+    let (result, sent) = unterminated_attribute(PipelineLimits::default(), 100 << 20);
     match result {
         Err(e @ PipelineError::HtmlMemoryLimit { limit }) => {
             assert_eq!(limit, 4 << 20);
@@ -288,8 +291,10 @@ fn a_huge_unterminated_attribute_hits_the_html_memory_cap() {
     }
     // It fails as soon as the cap is crossed, not after buffering 100 MiB.
     assert!(sent <= 5 << 20, "failed only after {sent} bytes");
-    let (result, sent) =
-        unterminated_attribute(Limits::default().with_html_memory(256 << 10), 100 << 20);
+    let (result, sent) = unterminated_attribute(
+        PipelineLimits::default().with_html_memory(256 << 10),
+        100 << 20,
+    );
     assert!(matches!(result, Err(PipelineError::HtmlMemoryLimit { limit }) if limit == 256 << 10));
     assert!(sent <= 512 << 10, "failed only after {sent} bytes");
 }
@@ -303,7 +308,7 @@ fn huge_text_and_raw_text_stream_without_hitting_the_cap() {
         ("<style>/*", "*/</style>"),
     ] {
         let mut c = cfg(ContentEncoding::Identity);
-        c.limits = Limits::default().with_html_memory(256 << 10);
+        c.limits = PipelineLimits::default().with_html_memory(256 << 10);
         let mut p = Pipeline::new(c, io::sink()).unwrap();
         p.write_chunk(open.as_bytes()).unwrap();
         let chunk = [b"x https://origin.example/y ".as_slice(); 2048].concat();
@@ -394,14 +399,16 @@ fn bad_configuration_is_a_config_error() {
     let err = Pipeline::new(c, Vec::new()).unwrap_err();
     assert!(matches!(
         err,
-        PipelineError::Config(ConfigError::GzipLevel(10))
+        PipelineError::Config(PipelineConfigError::GzipLevel(10))
     ));
     assert_eq!(err.source_side(), ErrorSource::Internal);
     let mut c = cfg(ContentEncoding::Identity);
     c.brotli_quality = 12;
     assert!(matches!(
         Pipeline::new(c, Vec::new()),
-        Err(PipelineError::Config(ConfigError::BrotliQuality(12)))
+        Err(PipelineError::Config(PipelineConfigError::BrotliQuality(
+            12
+        )))
     ));
 }
 
@@ -599,7 +606,7 @@ fn bombs_are_stopped_in_every_coding_by_ratio_and_by_total() {
         );
         // With the ratio check off, the total cap still stops it.
         let mut c = cfg(enc);
-        c.limits = Limits::default()
+        c.limits = PipelineLimits::default()
             .with_max_ratio(0)
             .with_max_decoded_bytes(Some(8 << 20));
         let (err, _) = first_error(c, &bomb);
@@ -640,7 +647,7 @@ fn unterminated_comments_and_tags_hit_the_html_memory_cap_too() {
         b"<",
     ] {
         let mut c = cfg(ContentEncoding::Identity);
-        c.limits = Limits::default().with_html_memory(256 << 10);
+        c.limits = PipelineLimits::default().with_html_memory(256 << 10);
         let mut p = Pipeline::new(c, io::sink()).unwrap();
         let chunk = vec![b'a'; 16 << 10];
         let mut result = p.write_chunk(open);

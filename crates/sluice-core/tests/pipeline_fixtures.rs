@@ -7,12 +7,16 @@
 //! extension picks the content kind; `NAME@CHARSET` passes `CHARSET` as the
 //! `Content-Type` charset. Expected files are written by hand.
 
-mod pipeline_support;
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::path::Path;
 
-use pipeline_support::*;
 use sluice_core::{ContentEncoding, ContentKind, RewriteRules};
+use support::chunks::{random_chunks, rng_for};
+use support::pipeline::*;
 
 fn rules() -> RewriteRules {
     RewriteRules::new(["origin.example", "example.com"], "https", "edge.test:8443").unwrap()

@@ -9,11 +9,14 @@
 //! - codecs are transparent: gzip/br/deflate in and out give the same
 //!   decoded output as identity.
 
-mod pipeline_support;
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pipeline_support::*;
+mod support;
+
 use proptest::prelude::*;
 use sluice_core::{ContentEncoding, ContentKind, RewriteRules};
+use support::pipeline::*;
 
 const HOST: &str = "origin.example";
 

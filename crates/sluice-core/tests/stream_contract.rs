@@ -4,13 +4,16 @@
 //! Messages the edge itself produces are checked against the schemas too, so
 //! docs, schemas and code cannot drift apart.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{json, Value};
 use sluice_core::stream::dispatch::{
     Action, CloseRequest, DispatchLimits, DispatchSession, ErrorBody, StepFailure, StepRequest,
     StepResponse,
 };
 use sluice_core::stream::plan::{PlanPolicy, UpstreamPlan, ValidatedPlan};
-use sluice_core::stream::sse::{encode_error, Decoder};
+use sluice_core::stream::sse::{encode_error, SseDecoder};
 use std::path::PathBuf;
 
 const SCHEMAS: [&str; 6] = [
@@ -253,7 +256,7 @@ fn messages_the_edge_produces_match_the_schemas() {
             Action::Wait { ms } => now += ms,
             Action::Write(bytes) => {
                 let mut events = Vec::new();
-                Decoder::new().feed(&bytes, &mut events).unwrap();
+                SseDecoder::new().feed(&bytes, &mut events).unwrap();
                 for e in events
                     .iter()
                     .filter(|e| e.event.as_deref() == Some("error"))
@@ -278,7 +281,7 @@ fn messages_the_edge_produces_match_the_schemas() {
     let mut out = Vec::new();
     encode_error("upstream_status", "upstream answered 503", &mut out);
     let mut events = Vec::new();
-    Decoder::new().feed(&out, &mut events).unwrap();
+    SseDecoder::new().feed(&out, &mut events).unwrap();
     let data: Value = serde_json::from_str(&events[0].data).unwrap();
     assert!(error_schema.is_valid(&data));
 }

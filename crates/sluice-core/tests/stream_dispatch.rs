@@ -2,6 +2,9 @@
 //! action sequence, bytes, step and close bodies, every limit, the backoff
 //! and retry sequences, keep-alives and close reasons.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use sluice_core::stream::dispatch::{

@@ -3,44 +3,18 @@
 //! whatever the stream length. A counting global allocator measures the
 //! live heap; this file has one test so no other test pollutes the count.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
 use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};
 use sluice_core::stream::sse;
-use sluice_core::stream::Next;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+use sluice_core::stream::DownstreamStep;
+use support::alloc::{peak_growth, CountingAlloc};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Peak live heap above the level at the start of `f`.
-fn peak_growth(f: impl FnOnce()) -> usize {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    f();
-    PEAK.load(Ordering::Relaxed) - base
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn ollama_session_peak(chunk_src: &[u8], rounds: usize) -> (usize, usize) {
     let plan = ValidatedPlan::parse(
@@ -58,11 +32,11 @@ fn ollama_session_peak(chunk_src: &[u8], rounds: usize) -> (usize, usize) {
             for chunk in chunk_src.chunks(4096) {
                 let out = session.feed(chunk);
                 written += out.bytes.len();
-                assert_eq!(out.next, Next::Continue);
+                assert_eq!(out.next, DownstreamStep::Continue);
             }
         }
         let out = session.feed(b"{\"done\":true}\n");
-        assert_eq!(out.next, Next::Finish);
+        assert_eq!(out.next, DownstreamStep::Finish);
     });
     (growth, written)
 }
@@ -70,7 +44,7 @@ fn ollama_session_peak(chunk_src: &[u8], rounds: usize) -> (usize, usize) {
 fn sse_decoder_peak(sse_src: &[u8], rounds: usize) -> (usize, usize) {
     let mut events_seen = 0usize;
     let growth = peak_growth(|| {
-        let mut dec = sse::Decoder::new();
+        let mut dec = sse::SseDecoder::new();
         let mut out = Vec::with_capacity(256);
         for _ in 0..rounds {
             for chunk in sse_src.chunks(4096) {

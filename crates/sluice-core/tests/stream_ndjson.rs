@@ -1,11 +1,17 @@
 //! `lines` and NDJSON decoders: framing, limits, typed errors and
 //! chunk-boundary invariance.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
 use proptest::prelude::*;
 use sluice_core::stream::{lines, ndjson, DecodeError};
+use support::chunks::split_at_points;
 
 fn lines_chunks(max: usize, chunks: &[&[u8]]) -> (Vec<lines::Line>, Option<DecodeError>) {
-    let mut dec = lines::Decoder::with_max_record_bytes(max);
+    let mut dec = lines::LineDecoder::with_max_record_bytes(max);
     let mut out = Vec::new();
     for chunk in chunks {
         if let Err(e) = dec.feed(chunk, &mut out) {
@@ -17,7 +23,7 @@ fn lines_chunks(max: usize, chunks: &[&[u8]]) -> (Vec<lines::Line>, Option<Decod
 }
 
 fn ndjson_chunks(max: usize, chunks: &[&[u8]]) -> (Vec<ndjson::Record>, Option<DecodeError>) {
-    let mut dec = ndjson::Decoder::with_max_record_bytes(max);
+    let mut dec = ndjson::NdjsonDecoder::with_max_record_bytes(max);
     let mut out = Vec::new();
     for chunk in chunks {
         if let Err(e) = dec.feed(chunk, &mut out) {
@@ -32,19 +38,6 @@ fn texts(lines: &[lines::Line]) -> Vec<(u64, &str)> {
     lines.iter().map(|l| (l.index, l.text.as_str())).collect()
 }
 
-fn split_at_points<'a>(input: &'a [u8], points: &[usize]) -> Vec<&'a [u8]> {
-    let mut cuts: Vec<usize> = points.iter().map(|p| p % (input.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for cut in cuts {
-        chunks.push(&input[start..cut]);
-        start = cut;
-    }
-    chunks.push(&input[start..]);
-    chunks
-}
-
 #[test]
 fn lines_split_on_lf_and_tolerate_crlf() {
     let (out, err) = lines_chunks(1 << 20, &[b"a\r\nb\n\nc\rd\ne"]);
@@ -57,7 +50,7 @@ fn lines_split_on_lf_and_tolerate_crlf() {
 
 #[test]
 fn lines_final_unterminated_record_is_emitted_at_finish_only() {
-    let mut dec = lines::Decoder::new();
+    let mut dec = lines::LineDecoder::new();
     let mut out = Vec::new();
     dec.feed(b"first\nsecond", &mut out).unwrap();
     assert_eq!(texts(&out), [(0, "first")]);
@@ -73,7 +66,7 @@ fn lines_final_unterminated_record_is_emitted_at_finish_only() {
 
 #[test]
 fn lines_finish_twice_does_not_repeat_the_tail() {
-    let mut dec = lines::Decoder::new();
+    let mut dec = lines::LineDecoder::new();
     let mut out = Vec::new();
     dec.feed(b"tail", &mut out).unwrap();
     dec.finish(&mut out).unwrap();
@@ -99,7 +92,7 @@ fn record_limit_is_exact_and_excludes_the_terminator() {
     );
     // Detected before the line ends, so an endless line never buffers more
     // than limit + 1 bytes.
-    let mut dec = lines::Decoder::with_max_record_bytes(4);
+    let mut dec = lines::LineDecoder::with_max_record_bytes(4);
     assert_eq!(
         dec.feed(b"abcdef", &mut Vec::new()),
         Err(DecodeError::LineTooLong { line: 0, limit: 4 })
@@ -108,7 +101,7 @@ fn record_limit_is_exact_and_excludes_the_terminator() {
 
 #[test]
 fn default_record_limit_is_one_mebibyte() {
-    let mut dec = ndjson::Decoder::new();
+    let mut dec = ndjson::NdjsonDecoder::new();
     let big = vec![b' '; (1 << 20) + 2];
     assert_eq!(
         dec.feed(&big, &mut Vec::new()),
@@ -117,7 +110,7 @@ fn default_record_limit_is_one_mebibyte() {
             limit: 1 << 20
         })
     );
-    let mut dec = lines::Decoder::new();
+    let mut dec = lines::LineDecoder::new();
     let mut exact = vec![b'x'; 1 << 20];
     exact.push(b'\n');
     let mut out = Vec::new();
@@ -175,7 +168,7 @@ fn ndjson_non_json_record_is_a_typed_error_with_its_index() {
         Some(DecodeError::InvalidJson { line: 0, .. })
     ));
     // A truncated final record fails at finish().
-    let mut dec = ndjson::Decoder::new();
+    let mut dec = ndjson::NdjsonDecoder::new();
     let mut out = Vec::new();
     dec.feed(b"{\"a\":1}\n{\"a\":", &mut out).unwrap();
     assert!(matches!(
@@ -186,7 +179,7 @@ fn ndjson_non_json_record_is_a_typed_error_with_its_index() {
 
 #[test]
 fn ndjson_is_poisoned_after_an_error() {
-    let mut dec = ndjson::Decoder::new();
+    let mut dec = ndjson::NdjsonDecoder::new();
     let mut out = Vec::new();
     assert!(dec.feed(b"nope\n", &mut out).is_err());
     assert_eq!(dec.feed(b"{}\n", &mut out), Err(DecodeError::Poisoned));

@@ -1,6 +1,9 @@
 //! Upstream plan validation: every rejection reason, the allow-list, header
 //! sanitising, and the request the adapter is told to send.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{json, Value};
 use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};
 use sluice_core::stream::{ErrorClass, FrameError, PlanError};

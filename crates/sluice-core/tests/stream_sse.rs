@@ -1,15 +1,21 @@
 //! SSE decoder and encoder: WHATWG behaviour, limits, chunk-boundary
 //! invariance and the encode → decode round trip.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
 use proptest::prelude::*;
 use sluice_core::stream::sse::{
-    encode_comment, encode_error, encode_event, encode_fields, Decoder, Event, Limits,
+    encode_comment, encode_error, encode_event, encode_fields, Event, SseDecoder, SseLimits,
 };
 use sluice_core::stream::{DecodeError, FrameError};
+use support::chunks::split_at_points;
 
 /// Decodes `chunks` one after another; returns the events and the first error.
-fn decode_chunks(limits: Limits, chunks: &[&[u8]]) -> (Vec<Event>, Option<DecodeError>) {
-    let mut dec = Decoder::with_limits(limits);
+fn decode_chunks(limits: SseLimits, chunks: &[&[u8]]) -> (Vec<Event>, Option<DecodeError>) {
+    let mut dec = SseDecoder::with_limits(limits);
     let mut out = Vec::new();
     for chunk in chunks {
         if let Err(e) = dec.feed(chunk, &mut out) {
@@ -21,23 +27,9 @@ fn decode_chunks(limits: Limits, chunks: &[&[u8]]) -> (Vec<Event>, Option<Decode
 }
 
 fn decode(input: &[u8]) -> Vec<Event> {
-    let (events, err) = decode_chunks(Limits::default(), &[input]);
+    let (events, err) = decode_chunks(SseLimits::default(), &[input]);
     assert_eq!(err, None);
     events
-}
-
-/// Splits `input` at the given (unsorted, possibly out of range) points.
-fn split_at_points<'a>(input: &'a [u8], points: &[usize]) -> Vec<&'a [u8]> {
-    let mut cuts: Vec<usize> = points.iter().map(|p| p % (input.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for cut in cuts {
-        chunks.push(&input[start..cut]);
-        start = cut;
-    }
-    chunks.push(&input[start..]);
-    chunks
 }
 
 #[test]
@@ -64,7 +56,7 @@ fn crlf_split_across_chunks_is_one_line_break() {
     // "\r" ends one chunk and "\n" starts the next: not an empty line, so
     // the event is dispatched only by the real blank line that follows.
     let (events, err) = decode_chunks(
-        Limits::default(),
+        SseLimits::default(),
         &[b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n"],
     );
     assert_eq!(err, None);
@@ -91,7 +83,7 @@ fn comments_and_unknown_fields_are_ignored() {
 
 #[test]
 fn leading_bom_is_stripped_once_even_when_split() {
-    let (events, err) = decode_chunks(Limits::default(), &[b"\xEF\xBB", b"\xBFdata: a\n\n"]);
+    let (events, err) = decode_chunks(SseLimits::default(), &[b"\xEF\xBB", b"\xBFdata: a\n\n"]);
     assert_eq!(err, None);
     assert_eq!(events, [Event::data("a")]);
     // A second BOM is part of the field name, which makes it unknown.
@@ -113,7 +105,7 @@ fn blank_line_without_data_dispatches_nothing_and_resets_the_type() {
 
 #[test]
 fn id_rules_follow_the_standard() {
-    let mut dec = Decoder::new();
+    let mut dec = SseDecoder::new();
     let mut out = Vec::new();
     dec.feed(
         b"id: 1\ndata: a\n\ndata: b\n\nid: x\0y\ndata: c\n\nid\ndata: d\n\n",
@@ -130,7 +122,7 @@ fn id_rules_follow_the_standard() {
         ]
     );
     assert_eq!(dec.last_event_id(), "");
-    let mut dec = Decoder::new();
+    let mut dec = SseDecoder::new();
     dec.feed(b"id: 5\ndata: a\n\ndata: b\n\n", &mut out)
         .unwrap();
     assert_eq!(dec.last_event_id(), "5");
@@ -162,7 +154,7 @@ fn event_type_and_empty_name() {
 
 #[test]
 fn incomplete_event_at_end_is_discarded_and_reported() {
-    let mut dec = Decoder::new();
+    let mut dec = SseDecoder::new();
     let mut out = Vec::new();
     dec.feed(b"data: a\n\ndata: b\n", &mut out).unwrap();
     assert!(
@@ -171,14 +163,14 @@ fn incomplete_event_at_end_is_discarded_and_reported() {
     );
     assert_eq!(out, [Event::data("a")]);
 
-    let mut dec = Decoder::new();
+    let mut dec = SseDecoder::new();
     dec.feed(b"data: a\n\n", &mut out).unwrap();
     assert!(!dec.finish());
 }
 
 #[test]
 fn line_over_the_limit_is_a_typed_error() {
-    let limits = Limits::default().with_max_line_bytes(8);
+    let limits = SseLimits::default().with_max_line_bytes(8);
     // Exactly 8 bytes is fine.
     let (events, err) = decode_chunks(limits, &[b"data: ab\n\n"]);
     assert_eq!((events, err), (vec![Event::data("ab")], None));
@@ -192,7 +184,7 @@ fn line_over_the_limit_is_a_typed_error() {
 fn default_line_limit_is_one_mebibyte() {
     let mut line = b"data: ".to_vec();
     line.resize((1 << 20) + 1, b'x');
-    let mut dec = Decoder::new();
+    let mut dec = SseDecoder::new();
     let err = dec.feed(&line, &mut Vec::new()).unwrap_err();
     assert_eq!(
         err,
@@ -205,7 +197,7 @@ fn default_line_limit_is_one_mebibyte() {
 
 #[test]
 fn event_data_over_the_limit_is_a_typed_error() {
-    let limits = Limits::default().with_max_data_bytes(6);
+    let limits = SseLimits::default().with_max_data_bytes(6);
     // "ab\ncd" plus the pending '\n' is 6 bytes: allowed.
     let (events, err) = decode_chunks(limits, &[b"data: ab\ndata: cd\n\n"]);
     assert_eq!((events, err), (vec![Event::data("ab\ncd")], None));
@@ -215,7 +207,7 @@ fn event_data_over_the_limit_is_a_typed_error() {
 
 #[test]
 fn invalid_utf8_is_a_typed_error_and_poisons() {
-    let mut dec = Decoder::new();
+    let mut dec = SseDecoder::new();
     let mut out = Vec::new();
     let err = dec
         .feed(b"data: ok\n\ndata: \xff\n\n", &mut out)
@@ -232,7 +224,7 @@ fn invalid_utf8_is_a_typed_error_and_poisons() {
 fn utf8_split_inside_a_character_decodes() {
     let text = "data: h\u{e9}llo \u{1f600}\n\n".as_bytes();
     for cut in 0..text.len() {
-        let (events, err) = decode_chunks(Limits::default(), &[&text[..cut], &text[cut..]]);
+        let (events, err) = decode_chunks(SseLimits::default(), &[&text[..cut], &text[cut..]]);
         assert_eq!(err, None);
         assert_eq!(events, [Event::data("h\u{e9}llo \u{1f600}")]);
     }
@@ -284,7 +276,7 @@ fn fields_only_block_dispatches_nothing_but_sets_the_id() {
     let mut out = Vec::new();
     encode_fields(None, Some("9"), Some(500), None, &mut out).unwrap();
     assert_eq!(out, b"id: 9\nretry: 500\n\n");
-    let mut dec = Decoder::new();
+    let mut dec = SseDecoder::new();
     let mut events = Vec::new();
     dec.feed(&out, &mut events).unwrap();
     assert!(events.is_empty());
@@ -360,7 +352,7 @@ proptest! {
         points in proptest::collection::vec(any::<usize>(), 0..12),
         max_line in 4usize..64,
     ) {
-        let limits = Limits::default().with_max_line_bytes(max_line).with_max_data_bytes(96);
+        let limits = SseLimits::default().with_max_line_bytes(max_line).with_max_data_bytes(96);
         let whole = decode_chunks(limits, &[&input]);
         let split = decode_chunks(limits, &split_at_points(&input, &points));
         prop_assert_eq!(&whole, &split);
@@ -374,8 +366,8 @@ proptest! {
         input in proptest::collection::vec(any::<u8>(), 0..300),
         points in proptest::collection::vec(any::<usize>(), 0..8),
     ) {
-        let whole = decode_chunks(Limits::default(), &[&input]);
-        let split = decode_chunks(Limits::default(), &split_at_points(&input, &points));
+        let whole = decode_chunks(SseLimits::default(), &[&input]);
+        let split = decode_chunks(SseLimits::default(), &split_at_points(&input, &points));
         prop_assert_eq!(whole, split);
     }
 
@@ -402,7 +394,7 @@ proptest! {
     fn decode_encode_decode_is_stable(input in sse_bytes()) {
         // Whatever an upstream sends, re-framing what we decoded yields the
         // same events: the property `passthrough` relies on.
-        let (events, _) = decode_chunks(Limits::default(), &[&input]);
+        let (events, _) = decode_chunks(SseLimits::default(), &[&input]);
         let mut wire = Vec::new();
         for event in &events {
             encode_event(event, &mut wire).unwrap();
@@ -413,7 +405,7 @@ proptest! {
 
 #[test]
 fn recycled_events_lend_their_buffer_to_the_next_event_without_changing_it() {
-    let mut dec = Decoder::new();
+    let mut dec = SseDecoder::new();
     let mut out = Vec::new();
     let long = format!("data: {}\n\n", "a".repeat(1_000));
     dec.feed(long.as_bytes(), &mut out).unwrap();

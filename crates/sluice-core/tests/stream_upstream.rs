@@ -2,9 +2,15 @@
 //! exact SSE or text bytes out, done conditions, failures before and after
 //! the first token, and chunk-boundary invariance.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
 use proptest::prelude::*;
 use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};
-use sluice_core::stream::{Next, ResponseHead, UpstreamFailure, UpstreamSession};
+use sluice_core::stream::{DownstreamStep, ResponseHead, UpstreamFailure, UpstreamSession};
+use support::chunks::split_at_points;
 
 fn policy() -> PlanPolicy {
     PlanPolicy::new(["ollama", "openai"])
@@ -63,7 +69,7 @@ struct Run {
     head: Option<ResponseHead>,
     heads_sent: usize,
     bytes: Vec<u8>,
-    next: Next,
+    next: DownstreamStep,
     /// Byte offset in `bytes` at which the head was sent (must be 0).
     head_before_bytes: bool,
 }
@@ -73,7 +79,7 @@ fn drive(session: &mut UpstreamSession, chunks: &[&[u8]]) -> Run {
         head: None,
         heads_sent: 0,
         bytes: Vec::new(),
-        next: Next::Continue,
+        next: DownstreamStep::Continue,
         head_before_bytes: true,
     };
     let mut outputs = vec![session.response_status(200)];
@@ -118,7 +124,7 @@ fn ollama_chat_ndjson_to_sse_exact_bytes() {
             "event: done\ndata: [DONE]\n\n",
         )
     );
-    assert_eq!(run.next, Next::Finish);
+    assert_eq!(run.next, DownstreamStep::Finish);
     assert_eq!(run.heads_sent, 1);
     assert!(run.head_before_bytes);
     let head = run.head.unwrap();
@@ -141,7 +147,7 @@ fn ollama_chat_ndjson_to_text_exact_bytes() {
     let p = plan(OLLAMA_CHAT_TEXT);
     let run = drive(&mut p.session(), &[OLLAMA_BODY.as_bytes()]);
     assert_eq!(text(&run), "Hello\nwor\r\nld h\u{e9} \u{1f600}");
-    assert_eq!(run.next, Next::Finish);
+    assert_eq!(run.next, DownstreamStep::Finish);
     assert_eq!(
         run.head.unwrap().header("content-type"),
         Some("text/plain; charset=utf-8")
@@ -155,14 +161,14 @@ fn first_token_is_emitted_before_the_upstream_ends() {
     assert!(!s.first_byte_sent());
     let out = s.feed(b"{\"message\":{\"content\":\"A\"},\"done\":false}\n{\"mess");
     assert_eq!(out.bytes, b"event: token\ndata: A\n\n");
-    assert_eq!(out.next, Next::Continue);
+    assert_eq!(out.next, DownstreamStep::Continue);
     assert!(out.head.is_some());
     assert!(s.first_byte_sent());
     // A record without a matching field produces nothing and no head again.
     let out = s.feed(b"age\":{\"role\":\"assistant\"},\"done\":false}\n");
     assert_eq!(
         (out.head, out.bytes, out.next),
-        (None, vec![], Next::Continue)
+        (None, vec![], DownstreamStep::Continue)
     );
 }
 
@@ -172,7 +178,7 @@ fn generate_endpoint_uses_the_fallback_pointer() {
     let body = "{\"response\":\"The\",\"done\":false}\n{\"response\":\" sky\",\"done\":false}\n{\"response\":\"\",\"done\":true,\"context\":[1,2]}\n";
     let run = drive(&mut p.session(), &[body.as_bytes()]);
     assert_eq!(text(&run), "The sky");
-    assert_eq!(run.next, Next::Finish);
+    assert_eq!(run.next, DownstreamStep::Finish);
 }
 
 #[test]
@@ -182,14 +188,14 @@ fn done_record_is_mapped_before_ending_and_later_records_are_ignored() {
     let mut s = p.session();
     let run = drive(&mut s, &[body.as_bytes()]);
     assert_eq!(text(&run), "ab");
-    assert_eq!(run.next, Next::Finish);
+    assert_eq!(run.next, DownstreamStep::Finish);
     // After the end every call repeats the terminal state with no bytes.
     let again = s.feed(b"{\"response\":\"d\"}\n");
     assert_eq!(
         (again.head, again.bytes, again.next),
-        (None, vec![], Next::Finish)
+        (None, vec![], DownstreamStep::Finish)
     );
-    assert_eq!(s.finish().next, Next::Finish);
+    assert_eq!(s.finish().next, DownstreamStep::Finish);
 }
 
 #[test]
@@ -209,7 +215,7 @@ fn openai_sse_to_sse_with_done_sentinel() {
         text(&run),
         "data: Hi\n\ndata:  there\ndata: friend\n\ndata: [DONE]\n\n"
     );
-    assert_eq!(run.next, Next::Finish);
+    assert_eq!(run.next, DownstreamStep::Finish);
 }
 
 #[test]
@@ -234,7 +240,7 @@ fn passthrough_keeps_records_and_sse_metadata() {
     );
     let run = drive(&mut p.session(), &[b"{ \"a\" : 1 }\r\n\n[2]"]);
     assert_eq!(text(&run), "{ \"a\" : 1 }\n[2]\n");
-    assert_eq!(run.next, Next::Finish);
+    assert_eq!(run.next, DownstreamStep::Finish);
 
     // lines → SSE: empty lines are records too; a sentinel line ends it.
     let p = plan(
@@ -268,7 +274,7 @@ fn without_a_done_condition_end_of_body_completes() {
     );
     let run = drive(&mut p.session(), &[b"{\"response\":\"x\"}"]);
     assert_eq!(text(&run), "data: x\n\nevent: end\ndata:\n\n");
-    assert_eq!(run.next, Next::Finish);
+    assert_eq!(run.next, DownstreamStep::Finish);
     // An empty upstream body completes too: head, final event, clean end.
     let run = drive(&mut p.session(), &[]);
     assert_eq!(text(&run), "event: end\ndata:\n\n");
@@ -285,7 +291,7 @@ fn truncated_upstream_before_first_token_is_a_502() {
     assert_eq!(run.bytes, b"");
     assert_eq!(run.heads_sent, 0);
     match run.next {
-        Next::Reject(r) => assert_eq!(r.class, "upstream_truncated"),
+        DownstreamStep::Reject(r) => assert_eq!(r.class, "upstream_truncated"),
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
@@ -301,14 +307,14 @@ fn truncated_upstream_after_first_token_ends_with_an_error_event() {
         text(&run),
         "event: token\ndata: a\n\nevent: error\ndata: {\"class\":\"upstream_truncated\",\"message\":\"upstream ended before its done condition\"}\n\n"
     );
-    assert_eq!(run.next, Next::Finish);
+    assert_eq!(run.next, DownstreamStep::Finish);
     // The same in text output aborts after the token.
     let p = plan(OLLAMA_CHAT_TEXT);
     let run = drive(
         &mut p.session(),
         &[b"{\"message\":{\"content\":\"a\"},\"done\":false}\n"],
     );
-    assert_eq!((text(&run), &run.next), ("a", &Next::Abort));
+    assert_eq!((text(&run), &run.next), ("a", &DownstreamStep::Abort));
 }
 
 #[test]
@@ -330,7 +336,7 @@ fn non_json_record_before_first_token_is_a_502_with_class() {
     assert_eq!(run.heads_sent, 0);
     assert_eq!(run.bytes, b"");
     match run.next {
-        Next::Reject(r) => {
+        DownstreamStep::Reject(r) => {
             assert_eq!(r.class, "upstream_protocol");
             assert!(r.message.contains("record 0"), "{}", r.message);
         }
@@ -346,11 +352,11 @@ fn non_json_record_after_first_token_becomes_an_error_event_never_a_panic() {
     let t = text(&run);
     assert!(t.starts_with("event: token\ndata: ok\n\nevent: error\ndata: {\"class\":\"upstream_protocol\",\"message\":\"NDJSON record 1 is not JSON: "), "{t}");
     assert!(t.ends_with("\"}\n\n") && !t.contains("never"));
-    assert_eq!(run.next, Next::Finish);
+    assert_eq!(run.next, DownstreamStep::Finish);
 
     let p = plan(OLLAMA_CHAT_TEXT);
     let run = drive(&mut p.session(), &[body]);
-    assert_eq!((text(&run), &run.next), ("ok", &Next::Abort));
+    assert_eq!((text(&run), &run.next), ("ok", &DownstreamStep::Abort));
 }
 
 #[test]
@@ -385,7 +391,7 @@ fn upstream_status_and_io_failures() {
     let p = plan(OLLAMA_CHAT_SSE);
     let mut s = p.session();
     match s.response_status(503).next {
-        Next::Reject(r) => assert_eq!(
+        DownstreamStep::Reject(r) => assert_eq!(
             (r.class.as_str(), r.message.as_str()),
             ("upstream_status", "upstream answered 503")
         ),
@@ -393,12 +399,12 @@ fn upstream_status_and_io_failures() {
     }
     let mut s = p.session();
     match s.fail(UpstreamFailure::Connect("refused".into())).next {
-        Next::Reject(r) => assert_eq!(r.class, "upstream_connect"),
+        DownstreamStep::Reject(r) => assert_eq!(r.class, "upstream_connect"),
         other => panic!("{other:?}"),
     }
     let mut s = p.session();
     match s.fail(UpstreamFailure::Timeout).next {
-        Next::Reject(r) => assert_eq!(r.class, "upstream_timeout"),
+        DownstreamStep::Reject(r) => assert_eq!(r.class, "upstream_timeout"),
         other => panic!("{other:?}"),
     }
     // After the first token a reset becomes an error event and a clean end.
@@ -411,13 +417,13 @@ fn upstream_status_and_io_failures() {
         out.bytes,
         b"event: error\ndata: {\"class\":\"upstream_read\",\"message\":\"connection reset\"}\n\n"
     );
-    assert_eq!(out.next, Next::Finish);
+    assert_eq!(out.next, DownstreamStep::Finish);
     // Text output aborts instead.
     let p = plan(OLLAMA_CHAT_TEXT);
     let mut s = p.session();
     s.feed(b"{\"message\":{\"content\":\"a\"}}\n");
     let out = s.fail(UpstreamFailure::Timeout);
-    assert_eq!((out.bytes, out.next), (vec![], Next::Abort));
+    assert_eq!((out.bytes, out.next), (vec![], DownstreamStep::Abort));
 }
 
 #[test]
@@ -431,19 +437,6 @@ fn stats_count_records_tokens_and_bytes() {
         stats.bytes_out,
         "Hello\nwor\r\nld h\u{e9} \u{1f600}".len() as u64
     );
-}
-
-fn split_at_points<'a>(input: &'a [u8], points: &[usize]) -> Vec<&'a [u8]> {
-    let mut cuts: Vec<usize> = points.iter().map(|p| p % (input.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for cut in cuts {
-        chunks.push(&input[start..cut]);
-        start = cut;
-    }
-    chunks.push(&input[start..]);
-    chunks
 }
 
 fn token_strategy() -> impl Strategy<Value = String> {
@@ -499,7 +492,7 @@ proptest! {
         }
         body.push_str("{\"done\":true}\n");
         let run = drive(&mut plan(OLLAMA_CHAT_SSE).session(), &[body.as_bytes()]);
-        let mut dec = sluice_core::stream::sse::Decoder::new();
+        let mut dec = sluice_core::stream::sse::SseDecoder::new();
         let mut events = Vec::new();
         dec.feed(&run.bytes, &mut events).unwrap();
         let (last, tokens_out) = events.split_last().unwrap();

@@ -2,6 +2,12 @@
 //! bottleneck of a multi-GB benchmark: `/bytes` fill and `/gen` documents,
 //! against a plain memcpy floor.
 
+// Benchmark code: a failed unwrap or expect stops the run, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// A bench has no API to document; criterion_group! defines an undocumented
+// `pub fn`.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sluice_origin::content::{fill, GenDoc, GenKind};
 use std::hint::black_box;

@@ -12,7 +12,6 @@
 //! that `GET /__events` returns. [`server`] lets a test run the origin
 //! in-process on port 0.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod content;
 pub mod events;

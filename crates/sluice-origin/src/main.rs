@@ -3,6 +3,7 @@
 //! Prints exactly one line, `listening on http://IP:PORT`, to stdout once the
 //! socket is bound (test harnesses wait for it), then serves until killed.
 //! Logs go to stderr, warnings only unless `RUST_LOG` or `-v` says more.
+#![forbid(unsafe_code)]
 
 use clap::Parser;
 use sluice_origin::server::{self, ServerConfig};

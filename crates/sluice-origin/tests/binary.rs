@@ -1,5 +1,8 @@
 //! The `sluice-origin` binary as the end-to-end harness runs it.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! `/bytes/{n}`, `/bytes/{n}/sha256` and `/drip/{n}`: deterministic content,
 //! validators and every kind of byte range.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

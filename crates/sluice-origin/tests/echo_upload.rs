@@ -1,5 +1,8 @@
 //! `/echo/...` and `/upload`: what the origin received, exactly.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::Bytes;

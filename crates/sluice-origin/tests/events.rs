@@ -1,6 +1,9 @@
 //! The event log: completed and aborted downloads, filters, clearing, and
 //! the JSON shape of `GET /__events`.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! `/gen/{html,css,js}/{n}`: exact sizes, the documented content, and
 //! on-the-fly compression; checked with the library's streaming checker.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

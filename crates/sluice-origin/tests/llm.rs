@@ -1,6 +1,9 @@
 //! The mock OpenAI-compatible LLM: auth, streaming, usage, non-streaming
 //! shapes, fault injection, cancellation and many concurrent streams.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! Index, status pages, redirects, cookies, arbitrary headers, slow
 //! headers, and robustness against bad requests.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

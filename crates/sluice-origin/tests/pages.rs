@@ -1,5 +1,8 @@
 //! `/pages/{name}`: encodings, validators and the shared delivery options.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 /// Name, expected Content-Encoding, decoder.

@@ -2,6 +2,9 @@
 //! contract: sluice-core's `DispatchSession` drives the counter in-process,
 //! and every plan the origin answers must pass `ValidatedPlan::parse`.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::Bytes;

@@ -1,5 +1,8 @@
 //! Hosted streams: `/sse` and the Ollama-style NDJSON endpoints.
 
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

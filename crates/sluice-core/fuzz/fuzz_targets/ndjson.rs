@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use sluice_core::stream::{lines, ndjson, DecodeError};
 
 fn run_ndjson(max: usize, chunks: &[&[u8]]) -> (Vec<ndjson::Record>, Option<DecodeError>) {
-    let mut dec = ndjson::Decoder::with_max_record_bytes(max);
+    let mut dec = ndjson::NdjsonDecoder::with_max_record_bytes(max);
     let mut out = Vec::new();
     for chunk in chunks {
         if let Err(e) = dec.feed(chunk, &mut out) {
@@ -19,7 +19,7 @@ fn run_ndjson(max: usize, chunks: &[&[u8]]) -> (Vec<ndjson::Record>, Option<Deco
 }
 
 fn run_lines(max: usize, chunks: &[&[u8]]) -> (Vec<lines::Line>, Option<DecodeError>) {
-    let mut dec = lines::Decoder::with_max_record_bytes(max);
+    let mut dec = lines::LineDecoder::with_max_record_bytes(max);
     let mut out = Vec::new();
     for chunk in chunks {
         if let Err(e) = dec.feed(chunk, &mut out) {

@@ -1,16 +1,16 @@
 //! Fuzzes the SSE decoder: it must never panic, must produce the same events
 //! and error whatever the chunk boundaries, and re-framing what it decoded
 //! must decode to the same events. Handing each event back with
-//! `Decoder::recycle` must not change any of them. Every choice comes from
+//! `SseDecoder::recycle` must not change any of them. Every choice comes from
 //! the input, so a crash replays from its artifact alone.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice_core::stream::sse::{encode_event, Decoder, Event, Limits};
+use sluice_core::stream::sse::{encode_event, Event, SseDecoder, SseLimits};
 use sluice_core::stream::DecodeError;
 
-fn run(limits: Limits, chunks: &[&[u8]]) -> (Vec<Event>, Option<DecodeError>, bool) {
-    let mut dec = Decoder::with_limits(limits);
+fn run(limits: SseLimits, chunks: &[&[u8]]) -> (Vec<Event>, Option<DecodeError>, bool) {
+    let mut dec = SseDecoder::with_limits(limits);
     let mut out = Vec::new();
     for chunk in chunks {
         if let Err(e) = dec.feed(chunk, &mut out) {
@@ -23,8 +23,8 @@ fn run(limits: Limits, chunks: &[&[u8]]) -> (Vec<Event>, Option<DecodeError>, bo
 
 /// [`run`], but every event is copied out and handed back to the decoder
 /// (as the AI relay does), which must not change any later event.
-fn run_recycling(limits: Limits, chunks: &[&[u8]]) -> (Vec<Event>, Option<DecodeError>, bool) {
-    let mut dec = Decoder::with_limits(limits);
+fn run_recycling(limits: SseLimits, chunks: &[&[u8]]) -> (Vec<Event>, Option<DecodeError>, bool) {
+    let mut dec = SseDecoder::with_limits(limits);
     let mut seen = Vec::new();
     let mut out = Vec::new();
     for chunk in chunks {
@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
     let [limit_byte, step_byte, input @ ..] = data else {
         return;
     };
-    let limits = Limits::default()
+    let limits = SseLimits::default()
         .with_max_line_bytes(usize::from(*limit_byte) + 1)
         .with_max_data_bytes(usize::from(*limit_byte) * 4 + 1);
     let whole = run(limits, &[input]);
@@ -68,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
     for event in &whole.0 {
         encode_event(event, &mut wire).expect("decoded events are always frameable");
     }
-    let again = run(Limits::default(), &[&wire]);
+    let again = run(SseLimits::default(), &[&wire]);
     assert_eq!(again.0, whole.0, "re-framed events decode differently");
     assert_eq!(again.1, None);
     assert!(!again.2, "re-framed stream must end on an event boundary");

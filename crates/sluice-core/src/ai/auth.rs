@@ -12,6 +12,7 @@
 
 use super::errors::ApiError;
 use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
 use thiserror::Error;
 
 /// The `client_key_sha256` secret is malformed. The gateway must refuse to
@@ -121,24 +122,16 @@ impl ClientKeys {
         let header = authorization.ok_or(AuthError::Missing)?;
         let token = bearer_token(header).ok_or(AuthError::NotBearer)?;
         let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut matched = 0u8;
+        let mut matched = Choice::from(0);
         for digest in &self.digests {
-            matched |= ct_eq(digest, &presented);
+            matched |= digest[..].ct_eq(&presented[..]);
         }
-        if matched == 1 {
+        if bool::from(matched) {
             Ok(())
         } else {
             Err(AuthError::UnknownKey)
         }
     }
-}
-
-/// `1` if equal, `0` otherwise, touching every byte whatever the input.
-fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> u8 {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    // `diff` is 0 only when equal; map to 1/0 without a data-dependent branch.
-    let diff = std::hint::black_box(diff);
-    1 ^ (((u16::from(diff) + 0xff) >> 8) as u8)
 }
 
 fn bearer_token(header: &str) -> Option<&str> {
@@ -152,35 +145,13 @@ fn bearer_token(header: &str) -> Option<&str> {
 }
 
 fn parse_digest(entry: &str) -> Option<[u8; 32]> {
-    let bytes = entry.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        *slot = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
-    }
-    Some(out)
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
+    crate::lower_hex::decode(entry)
 }
 
 /// Lower-case hex SHA-256 of a key: how an operator computes the entries of
 /// `client_key_sha256` (same as `printf %s "$KEY" | sha256sum`).
 pub fn key_digest_hex(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
-    }
-    out
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// The provider key from the Secret Store entry `llm_api_key`, which
@@ -247,17 +218,44 @@ mod tests {
     }
 
     #[test]
-    fn ct_eq_is_exact() {
-        let a = [7u8; 32];
-        let mut b = a;
-        assert_eq!(ct_eq(&a, &b), 1);
+    fn a_digest_one_bit_off_is_not_accepted() {
+        let key = "sk-client";
+        let exact: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let header = format!("Bearer {key}");
+        let keys = |digests: Vec<[u8; 32]>| ClientKeys { digests };
+        assert_eq!(keys(vec![exact]).authorize(Some(&header)), Ok(()));
         for i in 0..32 {
             for bit in 0..8 {
-                b = a;
-                b[i] ^= 1 << bit;
-                assert_eq!(ct_eq(&a, &b), 0);
+                let mut off = exact;
+                off[i] ^= 1 << bit;
+                assert_eq!(
+                    keys(vec![off]).authorize(Some(&header)),
+                    Err(AuthError::UnknownKey),
+                    "byte {i} bit {bit}"
+                );
+                // Wherever the match is in the list, it is found.
+                assert_eq!(keys(vec![off, exact, off]).authorize(Some(&header)), Ok(()));
             }
         }
+    }
+
+    #[test]
+    fn digests_are_lower_case_hex_as_sha256sum_prints_them() {
+        let lower = key_digest_hex("sk-client");
+        assert!(ClientKeys::parse(&lower).is_ok());
+        let upper = lower.to_ascii_uppercase();
+        assert_eq!(
+            ClientKeys::parse(&format!("{lower},{upper}")),
+            Err(KeyListError::MalformedDigest { index: 1, len: 64 })
+        );
+        let mut one_upper = lower.clone().into_bytes();
+        let at = one_upper.iter().position(u8::is_ascii_lowercase).unwrap();
+        one_upper[at] = one_upper[at].to_ascii_uppercase();
+        let one_upper = String::from_utf8(one_upper).unwrap();
+        assert!(ClientKeys::parse(&one_upper).is_err());
+        assert!(ClientKeys::parse(&lower[..63]).is_err());
+        assert!(ClientKeys::parse(&format!("{lower}0")).is_err());
+        assert!(ClientKeys::parse(&format!("{}g", &lower[..63])).is_err());
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub enum GiveUp {
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub enum RetryDecision {
     /// Wait `backoff`, then make attempt number `attempt` on `backend`.
     Retry {
         /// The 1-based number of the next attempt.
@@ -216,14 +216,14 @@ impl RetryPolicy {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use sluice_core::ai::fallback::{Backend, Decision, Failure, GiveUp, RetryPolicy};
+    /// use sluice_core::ai::fallback::{Backend, RetryDecision, Failure, GiveUp, RetryPolicy};
     /// let policy = RetryPolicy::default();
     /// assert_eq!(
     ///     policy.decide(1, Failure::Status(503), false, true),
-    ///     Decision::Retry { attempt: 2, backend: Backend::Fallback, backoff: Duration::from_millis(100) }
+    ///     RetryDecision::Retry { attempt: 2, backend: Backend::Fallback, backoff: Duration::from_millis(100) }
     /// );
-    /// assert_eq!(policy.decide(1, Failure::Read, true, true), Decision::GiveUp(GiveUp::AfterFirstByte));
-    /// assert_eq!(policy.decide(2, Failure::Timeout, false, true), Decision::GiveUp(GiveUp::AttemptsExhausted));
+    /// assert_eq!(policy.decide(1, Failure::Read, true, true), RetryDecision::GiveUp(GiveUp::AfterFirstByte));
+    /// assert_eq!(policy.decide(2, Failure::Timeout, false, true), RetryDecision::GiveUp(GiveUp::AttemptsExhausted));
     /// ```
     pub fn decide(
         &self,
@@ -231,22 +231,22 @@ impl RetryPolicy {
         failure: Failure,
         downstream_started: bool,
         fallback_configured: bool,
-    ) -> Decision {
+    ) -> RetryDecision {
         if downstream_started {
-            return Decision::GiveUp(GiveUp::AfterFirstByte);
+            return RetryDecision::GiveUp(GiveUp::AfterFirstByte);
         }
         if !failure.is_retryable() {
-            return Decision::GiveUp(GiveUp::NotRetryable);
+            return RetryDecision::GiveUp(GiveUp::NotRetryable);
         }
         if failed_attempt >= self.max_attempts {
-            return Decision::GiveUp(GiveUp::AttemptsExhausted);
+            return RetryDecision::GiveUp(GiveUp::AttemptsExhausted);
         }
         let attempt = failed_attempt.saturating_add(1).max(2);
         let backend = self.backend_for(attempt);
         if backend == Backend::Fallback && !fallback_configured {
-            return Decision::GiveUp(GiveUp::NoFallback);
+            return RetryDecision::GiveUp(GiveUp::NoFallback);
         }
-        Decision::Retry {
+        RetryDecision::Retry {
             attempt,
             backend,
             backoff: self.backoff_before(attempt),
@@ -299,7 +299,7 @@ mod tests {
         ] {
             assert_eq!(
                 policy.decide(1, f, false, true),
-                Decision::Retry {
+                RetryDecision::Retry {
                     attempt: 2,
                     backend: Backend::Fallback,
                     backoff: Duration::from_millis(100)
@@ -307,20 +307,20 @@ mod tests {
             );
             assert_eq!(
                 policy.decide(2, f, false, true),
-                Decision::GiveUp(GiveUp::AttemptsExhausted)
+                RetryDecision::GiveUp(GiveUp::AttemptsExhausted)
             );
             assert_eq!(
                 policy.decide(1, f, true, true),
-                Decision::GiveUp(GiveUp::AfterFirstByte)
+                RetryDecision::GiveUp(GiveUp::AfterFirstByte)
             );
             assert_eq!(
                 policy.decide(1, f, false, false),
-                Decision::GiveUp(GiveUp::NoFallback)
+                RetryDecision::GiveUp(GiveUp::NoFallback)
             );
         }
         assert_eq!(
             policy.decide(1, Failure::Status(400), false, true),
-            Decision::GiveUp(GiveUp::NotRetryable)
+            RetryDecision::GiveUp(GiveUp::NotRetryable)
         );
     }
 
@@ -350,7 +350,7 @@ mod tests {
         let policy = RetryPolicy::default().with_max_attempts(3);
         assert_eq!(
             policy.decide(2, Failure::Connect, false, true),
-            Decision::Retry {
+            RetryDecision::Retry {
                 attempt: 3,
                 backend: Backend::Fallback,
                 backoff: Duration::from_millis(200)
@@ -358,13 +358,13 @@ mod tests {
         );
         assert_eq!(
             policy.decide(3, Failure::Connect, false, true),
-            Decision::GiveUp(GiveUp::AttemptsExhausted)
+            RetryDecision::GiveUp(GiveUp::AttemptsExhausted)
         );
         let single = RetryPolicy::default().with_max_attempts(0);
         assert_eq!(single.max_attempts(), 1);
         assert_eq!(
             single.decide(1, Failure::Connect, false, true),
-            Decision::GiveUp(GiveUp::AttemptsExhausted)
+            RetryDecision::GiveUp(GiveUp::AttemptsExhausted)
         );
     }
 

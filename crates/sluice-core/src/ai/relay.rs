@@ -4,7 +4,7 @@
 //! re-encoding them would risk changing what it sees for no gain. The relay
 //! therefore finds event boundaries itself (a blank line ends an event, with
 //! CRLF, LF and CR endings as in the WHATWG algorithm) and forwards each
-//! event's *original bytes*, while [`crate::stream::sse::Decoder`] parses the
+//! event's *original bytes*, while [`crate::stream::sse::SseDecoder`] parses the
 //! same bytes to read the event's data. Only one kind of event is ever held
 //! back: the usage-only chunk the edge asked for on the client's behalf.
 //!
@@ -21,7 +21,7 @@ use super::errors::ApiError;
 use super::fallback::Failure;
 use super::request::Prepared;
 use super::usage::TokenUsage;
-use crate::stream::sse::{self, Decoder, Event};
+use crate::stream::sse::{self, Event, SseDecoder};
 use crate::stream::{DecodeError, ErrorClass};
 use std::convert::Infallible;
 use thiserror::Error;
@@ -238,7 +238,7 @@ pub enum StreamEnd {
 #[derive(Debug)]
 pub struct SseRelay {
     config: RelayConfig,
-    decoder: Decoder,
+    decoder: SseDecoder,
     /// Raw bytes of the event being received (the only growing buffer).
     block: Vec<u8>,
     /// Reused output vector of the decoder.
@@ -269,12 +269,12 @@ pub struct SseRelay {
 impl SseRelay {
     /// A relay for one stream.
     pub fn new(config: RelayConfig) -> Self {
-        let limits = sse::Limits::default()
+        let limits = sse::SseLimits::default()
             .with_max_line_bytes(config.max_line_bytes)
             .with_max_data_bytes(config.max_event_bytes);
         Self {
             config,
-            decoder: Decoder::with_limits(limits),
+            decoder: SseDecoder::with_limits(limits),
             block: Vec::new(),
             events: Vec::new(),
             line_len: 0,

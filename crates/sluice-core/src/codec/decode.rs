@@ -8,7 +8,7 @@ use crate::error::PipelineError;
 
 /// Decodes the origin body's `Content-Encoding`, push-based.
 #[derive(Debug)]
-pub(crate) struct Decoder {
+pub(crate) struct ContentDecoder {
     inner: Inner,
     /// Fixed output buffer for the compressed codings (`PIECE` bytes).
     buf: Vec<u8>,
@@ -21,7 +21,7 @@ enum Inner {
     Brotli(BrotliDecoder),
 }
 
-impl Decoder {
+impl ContentDecoder {
     pub(crate) fn new(encoding: ContentEncoding) -> Self {
         let inner = match encoding {
             ContentEncoding::Identity => Inner::Identity,

@@ -46,7 +46,7 @@ impl<W: Write> Write for Counting<W> {
 /// empty sync flush would still write the coding's header, committing the
 /// client response before the pipeline knows the input decodes at all.
 #[derive(Debug)]
-pub(crate) struct Encoder<W: Write> {
+pub(crate) struct ContentEncoder<W: Write> {
     coder: Coder<W>,
     /// Bytes were written since the last flush.
     dirty: bool,
@@ -60,7 +60,7 @@ enum Coder<W: Write> {
     Brotli(Box<BrotliEncoder<Counting<W>>>),
 }
 
-impl<W: Write> Encoder<W> {
+impl<W: Write> ContentEncoder<W> {
     /// `level` applies to gzip/deflate (0..=9), `quality` to brotli (0..=11);
     /// both are validated by the pipeline.
     pub(crate) fn new(encoding: ContentEncoding, writer: W, level: u32, quality: u32) -> Self {
@@ -138,7 +138,7 @@ impl<W: Write> Encoder<W> {
     }
 }
 
-impl<W: Write> ByteSink for Encoder<W> {
+impl<W: Write> ByteSink for ContentEncoder<W> {
     fn put(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
         if bytes.is_empty() {
             return Ok(());

@@ -12,8 +12,8 @@ mod decode;
 mod encode;
 mod inflate;
 
-pub(crate) use decode::Decoder;
-pub(crate) use encode::Encoder;
+pub(crate) use decode::ContentDecoder;
+pub(crate) use encode::ContentEncoder;
 
 /// Largest decoded piece handed downstream at once. Also the size of each
 /// decoder's fixed output buffer.

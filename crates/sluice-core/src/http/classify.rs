@@ -87,7 +87,7 @@ pub struct ResponseFacts<'a> {
 
 /// The gate's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub enum BodyHandling {
     /// Rewrite (streaming or buffered) with this content kind and encoding.
     Rewrite {
         /// `Stream` or `Buffered`.
@@ -101,12 +101,12 @@ pub enum Decision {
     PassThrough(PassReason),
 }
 
-impl Decision {
+impl BodyHandling {
     /// The mode this decision sends the body in.
     pub fn mode(&self) -> Mode {
         match self {
-            Decision::Rewrite { mode, .. } => *mode,
-            Decision::PassThrough(_) => Mode::PassThrough,
+            BodyHandling::Rewrite { mode, .. } => *mode,
+            BodyHandling::PassThrough(_) => Mode::PassThrough,
         }
     }
 }
@@ -118,45 +118,47 @@ impl Decision {
 /// one the `GET` gets (the rewritten body's headers); its body is empty
 /// either way, so a `GET` that would pass through makes the `HEAD` pass
 /// through with [`PassReason::Head`].
-pub fn classify(facts: &ResponseFacts<'_>) -> Decision {
+pub fn classify(facts: &ResponseFacts<'_>) -> BodyHandling {
     match classify_get(facts) {
-        Decision::PassThrough(_) if facts.is_head => Decision::PassThrough(PassReason::Head),
+        BodyHandling::PassThrough(_) if facts.is_head => {
+            BodyHandling::PassThrough(PassReason::Head)
+        }
         decision => decision,
     }
 }
 
-fn classify_get(facts: &ResponseFacts<'_>) -> Decision {
+fn classify_get(facts: &ResponseFacts<'_>) -> BodyHandling {
     if matches!(facts.status, 100..=199 | 204 | 205 | 304) {
-        return Decision::PassThrough(PassReason::NoBody);
+        return BodyHandling::PassThrough(PassReason::NoBody);
     }
     if facts.status == 206 {
-        return Decision::PassThrough(PassReason::Partial);
+        return BodyHandling::PassThrough(PassReason::Partial);
     }
     if facts
         .content_disposition
         .is_some_and(|d| first_token(d).eq_ignore_ascii_case("attachment"))
     {
-        return Decision::PassThrough(PassReason::Attachment);
+        return BodyHandling::PassThrough(PassReason::Attachment);
     }
     let kind = facts
         .content_type
         .map(ContentKind::from_content_type)
         .unwrap_or(ContentKind::Other);
     if !kind.is_processable() {
-        return Decision::PassThrough(PassReason::NotProcessable);
+        return BodyHandling::PassThrough(PassReason::NotProcessable);
     }
     let Ok(encoding) = ContentEncoding::from_header(facts.content_encoding.unwrap_or("")) else {
-        return Decision::PassThrough(PassReason::UnsupportedEncoding);
+        return BodyHandling::PassThrough(PassReason::UnsupportedEncoding);
     };
     if !facts.has_rewrite_hosts {
-        return Decision::PassThrough(PassReason::NothingToRewrite);
+        return BodyHandling::PassThrough(PassReason::NothingToRewrite);
     }
     let mode = if facts.wants_buffering {
         Mode::Buffered
     } else {
         Mode::Stream
     };
-    Decision::Rewrite {
+    BodyHandling::Rewrite {
         mode,
         kind,
         encoding,
@@ -188,7 +190,7 @@ mod tests {
         };
         assert_eq!(
             classify(&facts),
-            Decision::Rewrite {
+            BodyHandling::Rewrite {
                 mode: Mode::Stream,
                 kind: ContentKind::Html,
                 encoding: ContentEncoding::Gzip
@@ -213,14 +215,18 @@ mod tests {
             (206, PassReason::Partial),
         ] {
             let facts = ResponseFacts { status, ..html() };
-            assert_eq!(classify(&facts), Decision::PassThrough(reason), "{status}");
+            assert_eq!(
+                classify(&facts),
+                BodyHandling::PassThrough(reason),
+                "{status}"
+            );
         }
         let head = ResponseFacts {
             is_head: true,
             content_type: Some("image/png"),
             ..html()
         };
-        assert_eq!(classify(&head), Decision::PassThrough(PassReason::Head));
+        assert_eq!(classify(&head), BodyHandling::PassThrough(PassReason::Head));
         let head_of_a_page = ResponseFacts {
             is_head: true,
             ..html()
@@ -240,7 +246,7 @@ mod tests {
         };
         assert_eq!(
             classify(&attachment),
-            Decision::PassThrough(PassReason::Attachment)
+            BodyHandling::PassThrough(PassReason::Attachment)
         );
         let binary = ResponseFacts {
             content_type: Some("application/octet-stream"),
@@ -248,7 +254,7 @@ mod tests {
         };
         assert_eq!(
             classify(&binary),
-            Decision::PassThrough(PassReason::NotProcessable)
+            BodyHandling::PassThrough(PassReason::NotProcessable)
         );
         let zstd = ResponseFacts {
             content_encoding: Some("zstd"),
@@ -256,7 +262,7 @@ mod tests {
         };
         assert_eq!(
             classify(&zstd),
-            Decision::PassThrough(PassReason::UnsupportedEncoding)
+            BodyHandling::PassThrough(PassReason::UnsupportedEncoding)
         );
         let untyped = ResponseFacts {
             content_type: None,
@@ -264,7 +270,7 @@ mod tests {
         };
         assert_eq!(
             classify(&untyped),
-            Decision::PassThrough(PassReason::NotProcessable)
+            BodyHandling::PassThrough(PassReason::NotProcessable)
         );
     }
 
@@ -281,7 +287,7 @@ mod tests {
         };
         assert_eq!(
             classify(&no_hosts),
-            Decision::PassThrough(PassReason::NothingToRewrite)
+            BodyHandling::PassThrough(PassReason::NothingToRewrite)
         );
     }
 }

@@ -20,5 +20,5 @@ pub mod output;
 pub mod synthetic_id;
 pub mod upload;
 
-pub use classify::{classify, Decision, Mode, PassReason, ResponseFacts};
+pub use classify::{classify, BodyHandling, Mode, PassReason, ResponseFacts};
 pub use origin_request::ClientView;

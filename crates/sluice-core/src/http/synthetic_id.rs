@@ -50,19 +50,19 @@ impl Signer {
 
     /// Issues a signed cookie value for 16 random bytes.
     pub fn issue(&self, random: [u8; 16]) -> String {
-        let id = hex(&random);
-        let sig = hex(&self.mac(id.as_bytes()));
+        let id = hex::encode(random);
+        let sig = hex::encode(self.mac(id.as_bytes()));
         format!("{id}.{sig}")
     }
 
-    /// Returns the ID when `value` is a well-formed value this key signed.
-    /// Comparison is constant-time.
+    /// Returns the ID when `value` is a well-formed value this key signed:
+    /// 32 and 64 lower-case hex digits, as [`Signer::issue`] writes them.
+    /// The MAC comparison is constant-time (`hmac`'s `verify_slice`, built
+    /// on `subtle`).
     pub fn verify<'a>(&self, value: &'a str) -> Option<&'a str> {
         let (id, sig) = value.split_once('.')?;
-        if id.len() != 32 || sig.len() != 64 || !is_lower_hex(id) {
-            return None;
-        }
-        let sig = unhex(sig)?;
+        crate::lower_hex::decode::<16>(id)?;
+        let sig = crate::lower_hex::decode::<32>(sig)?;
         let mut mac = self.new_mac();
         mac.update(id.as_bytes());
         mac.verify_slice(&sig).ok().map(|()| id)
@@ -93,35 +93,6 @@ pub fn find_in_cookie_header(cookie_header: &str) -> Option<&str> {
 /// The `Set-Cookie` value for a newly issued ID.
 pub fn set_cookie_value(value: &str, max_age_secs: u64) -> String {
     format!("{COOKIE_NAME}={value}; Secure; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age_secs}")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    s
-}
-
-fn is_lower_hex(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !is_lower_hex(s) || !s.len().is_multiple_of(2) {
-        return None;
-    }
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let hi = (pair[0] as char).to_digit(16)?;
-            let lo = (pair[1] as char).to_digit(16)?;
-            u8::try_from(hi * 16 + lo).ok()
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -159,6 +130,25 @@ mod tests {
         ] {
             assert_eq!(signer.verify(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn upper_case_hex_is_refused_even_when_the_mac_matches() {
+        let signer = Signer::new(KEY).unwrap();
+        let value = signer.issue([0xab; 16]);
+        let (id, sig) = value.split_once('.').unwrap();
+        // The right MAC bytes, written in upper case.
+        let upper_sig = format!("{id}.{}", sig.to_ascii_uppercase());
+        // An upper-case ID with a valid MAC over exactly those bytes.
+        let upper_id = id.to_ascii_uppercase();
+        let signed_upper_id = format!(
+            "{upper_id}.{}",
+            hex::encode(signer.mac(upper_id.as_bytes()))
+        );
+        for bad in [upper_sig.as_str(), &signed_upper_id] {
+            assert_eq!(signer.verify(bad), None, "{bad}");
+        }
+        assert_eq!(signer.verify(&value), Some(id));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The rewrite stage: which URLs change ([`RewriteRules`]) and the
 //! processors that find them in a body (the streaming byte replacer and the
-//! HTML rewriter), dispatched by [`Stage`] so one pipeline type serves every
+//! HTML rewriter), dispatched by `Stage` so one pipeline type serves every
 //! content kind.
 
 mod charset;
@@ -14,7 +14,7 @@ pub use rules::RewriteRules;
 
 use crate::content_kind::ContentKind;
 use crate::error::PipelineError;
-use crate::limits::Limits;
+use crate::limits::PipelineLimits;
 
 pub(crate) use replacer::StreamReplacer;
 
@@ -48,7 +48,7 @@ impl Stage {
         kind: ContentKind,
         rules: &RewriteRules,
         charset: Option<&str>,
-        limits: &Limits,
+        limits: &PipelineLimits,
     ) -> Result<Self, PipelineError> {
         if rules.is_empty() {
             return Ok(Self::Passthrough);

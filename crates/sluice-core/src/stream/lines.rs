@@ -129,8 +129,8 @@ impl Splitter {
 /// Push-based decoder for the `lines` codec.
 ///
 /// ```
-/// use sluice_core::stream::lines::Decoder;
-/// let mut dec = Decoder::new();
+/// use sluice_core::stream::lines::LineDecoder;
+/// let mut dec = LineDecoder::new();
 /// let mut out = Vec::new();
 /// dec.feed(b"one\r\ntw", &mut out).unwrap();
 /// dec.feed(b"o\nthree", &mut out).unwrap();
@@ -139,17 +139,17 @@ impl Splitter {
 /// assert_eq!(texts, ["one", "two", "three"]);
 /// ```
 #[derive(Debug)]
-pub struct Decoder {
+pub struct LineDecoder {
     splitter: Splitter,
 }
 
-impl Default for Decoder {
+impl Default for LineDecoder {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Decoder {
+impl LineDecoder {
     /// A decoder with the default 1 MiB record cap.
     pub fn new() -> Self {
         Self::with_max_record_bytes(DEFAULT_MAX_RECORD_BYTES)

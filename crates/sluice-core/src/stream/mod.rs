@@ -25,7 +25,7 @@
 //!
 //! ```
 //! use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};
-//! use sluice_core::stream::{Next, UpstreamFailure};
+//! use sluice_core::stream::{DownstreamStep, UpstreamFailure};
 //!
 //! // 1. The origin answered `application/vnd.sluice.upstream-plan+json`.
 //! let plan_body = br#"{
@@ -50,7 +50,7 @@
 //!     &b"{\"message\":{\"content\":\"Hi\"},\"done\":false}\n{\"message\":"[..],
 //!     &b"{\"content\":\"!\"},\"done\":true}\n"[..],
 //! ];
-//! assert_eq!(session.response_status(200).next, Next::Continue);
+//! assert_eq!(session.response_status(200).next, DownstreamStep::Continue);
 //! for chunk in upstream {
 //!     let out = session.feed(chunk);
 //!     if let Some(head) = out.head {
@@ -58,10 +58,10 @@
 //!     }
 //!     client.extend_from_slice(&out.bytes); // write + flush
 //!     match out.next {
-//!         Next::Continue => continue,
-//!         Next::Finish => break,               // end the response cleanly
-//!         Next::Abort => unreachable!(),       // text output only
-//!         Next::Reject(r) => panic!("502 {}", r.class),
+//!         DownstreamStep::Continue => continue,
+//!         DownstreamStep::Finish => break,               // end the response cleanly
+//!         DownstreamStep::Abort => unreachable!(),       // text output only
+//!         DownstreamStep::Reject(r) => panic!("502 {}", r.class),
 //!     }
 //! }
 //! assert_eq!(
@@ -117,6 +117,8 @@ pub mod upstream;
 
 pub use detect::{detect, Strategy};
 pub use error::{DecodeError, ErrorClass, FrameError, PlanError};
-pub use outcome::{Next, OutputKind, Rejection, ResponseHead, ERROR_CLASS_HEADER, REJECT_STATUS};
+pub use outcome::{
+    DownstreamStep, OutputKind, Rejection, ResponseHead, ERROR_CLASS_HEADER, REJECT_STATUS,
+};
 pub use plan::{PlanPolicy, UpstreamPlan, ValidatedPlan};
 pub use upstream::{Output, UpstreamFailure, UpstreamSession};

@@ -26,8 +26,8 @@ pub struct Record {
 /// Push-based NDJSON decoder.
 ///
 /// ```
-/// use sluice_core::stream::ndjson::Decoder;
-/// let mut dec = Decoder::new();
+/// use sluice_core::stream::ndjson::NdjsonDecoder;
+/// let mut dec = NdjsonDecoder::new();
 /// let mut out = Vec::new();
 /// dec.feed(b"{\"response\":\"Hel", &mut out).unwrap();
 /// dec.feed(b"lo\"}\n{\"done\":true}", &mut out).unwrap();
@@ -36,17 +36,17 @@ pub struct Record {
 /// assert_eq!(out[1].value["done"], true);
 /// ```
 #[derive(Debug)]
-pub struct Decoder {
+pub struct NdjsonDecoder {
     splitter: Splitter,
 }
 
-impl Default for Decoder {
+impl Default for NdjsonDecoder {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Decoder {
+impl NdjsonDecoder {
     /// A decoder with the default 1 MiB record cap.
     pub fn new() -> Self {
         Self::with_max_record_bytes(DEFAULT_MAX_RECORD_BYTES)

@@ -39,7 +39,7 @@ pub struct Rejection {
 
 /// How the downstream response continues after the bytes of an output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
+pub enum DownstreamStep {
     /// Keep going: read more upstream input.
     Continue,
     /// Write the bytes, then end the response cleanly (send the head first
@@ -53,10 +53,10 @@ pub enum Next {
     Reject(Rejection),
 }
 
-impl Next {
+impl DownstreamStep {
     /// True when the stream is over.
     pub fn is_terminal(&self) -> bool {
-        !matches!(self, Next::Continue)
+        !matches!(self, DownstreamStep::Continue)
     }
 }
 

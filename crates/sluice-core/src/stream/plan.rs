@@ -41,7 +41,7 @@ pub struct UpstreamPlan {
     pub version: u32,
     /// Name of a configured backend (never a URL).
     pub backend: String,
-    /// Request method, one of [`headers::ALLOWED_METHODS`].
+    /// Request method: `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
     pub method: String,
     /// Origin-relative request target (`/api/chat?x=1`).
     pub path: String,

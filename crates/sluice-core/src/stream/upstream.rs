@@ -2,14 +2,14 @@
 //! into the exact downstream bytes of an upstream plan.
 //!
 //! The adapter only moves bytes: it feeds each upstream chunk in, writes
-//! whatever comes out, and obeys [`Next`]. The session decides everything
+//! whatever comes out, and obeys [`DownstreamStep`]. The session decides everything
 //! else: record framing, mapping, the done condition, SSE framing, and how a
 //! failure surfaces (502 before the first byte; after it an SSE `error`
 //! event and a clean end, or an abort for text).
 
 use super::error::{DecodeError, ErrorClass};
 use super::mapper::{DoneCondition, Mapper, RecordRef};
-use super::outcome::{Next, OutputKind, Rejection, ResponseHead};
+use super::outcome::{DownstreamStep, OutputKind, Rejection, ResponseHead};
 use super::plan::{Codec, SseNames, ValidatedPlan};
 use super::sse::{self, encode_error_class, encode_fields};
 use super::{lines, ndjson};
@@ -19,13 +19,13 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
     /// `Some` exactly once: send this head before writing `bytes` (or before
-    /// ending the response). Never set together with [`Next::Reject`].
+    /// ending the response). Never set together with [`DownstreamStep::Reject`].
     pub head: Option<ResponseHead>,
     /// Bytes to write downstream now (then flush: every output is a token
     /// boundary).
     pub bytes: Vec<u8>,
     /// What to do after writing.
-    pub next: Next,
+    pub next: DownstreamStep,
 }
 
 /// An I/O failure the adapter observed on the upstream request.
@@ -53,16 +53,16 @@ pub struct UpstreamStats {
 
 #[derive(Debug)]
 enum RecordDecoder {
-    Ndjson(ndjson::Decoder, Vec<ndjson::Record>),
-    Sse(sse::Decoder, Vec<sse::Event>),
-    Lines(lines::Decoder, Vec<lines::Line>),
+    Ndjson(ndjson::NdjsonDecoder, Vec<ndjson::Record>),
+    Sse(sse::SseDecoder, Vec<sse::Event>),
+    Lines(lines::LineDecoder, Vec<lines::Line>),
 }
 
 /// Sans-IO driver of one upstream plan.
 ///
 /// ```
 /// use sluice_core::stream::plan::{PlanPolicy, ValidatedPlan};
-/// use sluice_core::stream::Next;
+/// use sluice_core::stream::DownstreamStep;
 ///
 /// let plan = br#"{"backend":"ollama","method":"POST","path":"/api/generate",
 ///   "codec":"ndjson","output":"text",
@@ -70,12 +70,12 @@ enum RecordDecoder {
 ///   "done":{"kind":"pointer_equals","pointer":"/done","value":true}}"#;
 /// let plan = ValidatedPlan::parse(plan, &PlanPolicy::new(["ollama"])).unwrap();
 /// let mut session = plan.session();
-/// assert_eq!(session.response_status(200).next, Next::Continue);
+/// assert_eq!(session.response_status(200).next, DownstreamStep::Continue);
 /// let out = session.feed(b"{\"response\":\"Hel\"}\n{\"response\":\"lo\",");
 /// assert!(out.head.is_some());            // first bytes: send the head now
 /// assert_eq!(out.bytes, b"Hel");
 /// let out = session.feed(b"\"done\":true}\n");
-/// assert_eq!((out.bytes.as_slice(), out.next), (&b"lo"[..], Next::Finish));
+/// assert_eq!((out.bytes.as_slice(), out.next), (&b"lo"[..], DownstreamStep::Finish));
 /// ```
 #[derive(Debug)]
 pub struct UpstreamSession {
@@ -87,7 +87,7 @@ pub struct UpstreamSession {
     sse: SseNames,
     head: Option<ResponseHead>,
     first_byte_sent: bool,
-    terminal: Option<Next>,
+    terminal: Option<DownstreamStep>,
     stats: UpstreamStats,
 }
 
@@ -102,19 +102,20 @@ impl UpstreamSession {
     pub(crate) fn new(plan: &ValidatedPlan) -> Self {
         let max = plan.limits.max_record_bytes;
         let decoder = match plan.codec {
-            Codec::Ndjson => {
-                RecordDecoder::Ndjson(ndjson::Decoder::with_max_record_bytes(max), Vec::new())
-            }
+            Codec::Ndjson => RecordDecoder::Ndjson(
+                ndjson::NdjsonDecoder::with_max_record_bytes(max),
+                Vec::new(),
+            ),
             Codec::Sse => RecordDecoder::Sse(
-                sse::Decoder::with_limits(
-                    sse::Limits::default()
+                sse::SseDecoder::with_limits(
+                    sse::SseLimits::default()
                         .with_max_line_bytes(max)
                         .with_max_data_bytes(max),
                 ),
                 Vec::new(),
             ),
             Codec::Lines => {
-                RecordDecoder::Lines(lines::Decoder::with_max_record_bytes(max), Vec::new())
+                RecordDecoder::Lines(lines::LineDecoder::with_max_record_bytes(max), Vec::new())
             }
         };
         Self {
@@ -153,7 +154,7 @@ impl UpstreamSession {
             return Output {
                 head: None,
                 bytes: Vec::new(),
-                next: Next::Continue,
+                next: DownstreamStep::Continue,
             };
         }
         self.fail_with(
@@ -200,7 +201,7 @@ impl UpstreamSession {
         self.conclude(bytes, flow, decoded, true)
     }
 
-    fn repeat(&self, next: Next) -> Output {
+    fn repeat(&self, next: DownstreamStep) -> Output {
         Output {
             head: None,
             bytes: Vec::new(),
@@ -239,7 +240,7 @@ impl UpstreamSession {
     fn drain(&mut self, bytes: &mut Vec<u8>) -> Flow {
         let decoder = std::mem::replace(
             &mut self.decoder,
-            RecordDecoder::Lines(lines::Decoder::new(), Vec::new()),
+            RecordDecoder::Lines(lines::LineDecoder::new(), Vec::new()),
         );
         let (decoder, flow) = match decoder {
             RecordDecoder::Ndjson(dec, mut records) => {
@@ -415,7 +416,7 @@ impl UpstreamSession {
                 Output {
                     head,
                     bytes,
-                    next: Next::Continue,
+                    next: DownstreamStep::Continue,
                 }
             }
         }
@@ -438,11 +439,11 @@ impl UpstreamSession {
         }
         let head = self.take_head_if(true);
         self.count(&bytes);
-        self.terminal = Some(Next::Finish);
+        self.terminal = Some(DownstreamStep::Finish);
         Output {
             head,
             bytes,
-            next: Next::Finish,
+            next: DownstreamStep::Finish,
         }
     }
 
@@ -450,23 +451,23 @@ impl UpstreamSession {
     /// in-band error (SSE) or an abort (text) after `bytes`.
     fn fail_with(&mut self, mut bytes: Vec<u8>, class: ErrorClass, message: String) -> Output {
         let next = if !self.first_byte_sent && bytes.is_empty() {
-            self.terminal = Some(Next::Reject(Rejection {
+            self.terminal = Some(DownstreamStep::Reject(Rejection {
                 class: class.as_str().to_owned(),
                 message: message.clone(),
             }));
             return Output {
                 head: None,
                 bytes,
-                next: Next::Reject(Rejection {
+                next: DownstreamStep::Reject(Rejection {
                     class: class.as_str().to_owned(),
                     message,
                 }),
             };
         } else if self.output == OutputKind::Sse {
             encode_error_class(class, &message, &mut bytes);
-            Next::Finish
+            DownstreamStep::Finish
         } else {
-            Next::Abort
+            DownstreamStep::Abort
         };
         let head = self.take_head_if(true);
         self.count(&bytes);

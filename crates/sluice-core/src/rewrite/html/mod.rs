@@ -50,7 +50,7 @@ use lol_html::{
 
 use self::source::{Event, Input, Item, Queue, Shared};
 use crate::error::PipelineError;
-use crate::limits::Limits;
+use crate::limits::PipelineLimits;
 use crate::rewrite::charset::{self, HtmlCharset};
 use crate::rewrite::rules::{Markers, RewriteRules};
 use crate::rewrite::{ByteSink, StreamReplacer};
@@ -134,7 +134,7 @@ impl HtmlStage {
         rules: RewriteRules,
         encoding: AsciiCompatibleEncoding,
         adjust_on_meta: bool,
-        limits: &Limits,
+        limits: &PipelineLimits,
     ) -> Result<Self, PipelineError> {
         let shared = Rc::new(RefCell::new(Shared::default()));
         let sink_fault = Rc::new(std::cell::Cell::new(false));
@@ -477,7 +477,7 @@ fn selectors() -> Result<[Selector; 2], PipelineError> {
 fn parser_settings<'h>(
     encoding: AsciiCompatibleEncoding,
     adjust_on_meta: bool,
-    limits: &Limits,
+    limits: &PipelineLimits,
 ) -> Settings<'h, 'static> {
     Settings::new()
         .with_encoding(encoding)
@@ -508,7 +508,7 @@ pub fn lol_html_floor(
     body: &[u8],
     chunk: usize,
     charset: Option<&str>,
-    limits: &Limits,
+    limits: &PipelineLimits,
 ) -> Result<u64, RewritingError> {
     let HtmlCharset::Tokenize {
         encoding,

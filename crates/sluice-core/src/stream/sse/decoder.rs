@@ -9,13 +9,13 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 pub const DEFAULT_MAX_DATA_BYTES: usize = 1 << 20;
 
 const BOM: &[u8] = "\u{feff}".as_bytes();
-/// The largest data buffer [`Decoder::recycle`] keeps: one big event must
+/// The largest data buffer [`SseDecoder::recycle`] keeps: one big event must
 /// not pin its size for the rest of a long stream.
 const RECYCLED_CAPACITY: usize = 16 << 10;
 
 /// Memory caps of the SSE decoder. These are the only buffers it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct SseLimits {
     /// Longest accepted line, without its terminator.
     pub max_line_bytes: usize,
     /// Largest accepted joined `data` of one event (including the `\n`
@@ -23,7 +23,7 @@ pub struct Limits {
     pub max_data_bytes: usize,
 }
 
-impl Default for Limits {
+impl Default for SseLimits {
     fn default() -> Self {
         Self {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
@@ -32,7 +32,7 @@ impl Default for Limits {
     }
 }
 
-impl Limits {
+impl SseLimits {
     /// Sets the longest accepted line.
     ///
     /// ### Default
@@ -59,8 +59,8 @@ impl Limits {
 /// including a CRLF split across two chunks.
 ///
 /// ```
-/// use sluice_core::stream::sse::{Decoder, Event};
-/// let mut dec = Decoder::new();
+/// use sluice_core::stream::sse::{SseDecoder, Event};
+/// let mut dec = SseDecoder::new();
 /// let mut out = Vec::new();
 /// dec.feed(b"event: tok\r\ndata: a\r", &mut out).unwrap();
 /// dec.feed(b"\ndata:b\r\n\r\n: comment\n", &mut out).unwrap();
@@ -68,8 +68,8 @@ impl Limits {
 /// assert_eq!(out, [Event::data("a\nb").with_event("tok")]);
 /// ```
 #[derive(Debug)]
-pub struct Decoder {
-    limits: Limits,
+pub struct SseDecoder {
+    limits: SseLimits,
     /// Bytes of the current, not yet terminated line.
     line: Vec<u8>,
     /// The previous chunk ended in `\r`: a `\n` starting the next one is the
@@ -86,20 +86,20 @@ pub struct Decoder {
     poisoned: bool,
 }
 
-impl Default for Decoder {
+impl Default for SseDecoder {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Decoder {
-    /// A decoder with default [`Limits`].
+impl SseDecoder {
+    /// A decoder with default [`SseLimits`].
     pub fn new() -> Self {
-        Self::with_limits(Limits::default())
+        Self::with_limits(SseLimits::default())
     }
 
     /// A decoder with the given caps.
-    pub fn with_limits(limits: Limits) -> Self {
+    pub fn with_limits(limits: SseLimits) -> Self {
         Self {
             limits,
             line: Vec::new(),

@@ -4,7 +4,7 @@
 ///
 /// `id` and `retry` are the values given *in this event's block* (not the
 /// sticky "last event ID" a browser carries forward; see
-/// [`Decoder::last_event_id`](super::Decoder::last_event_id)). Re-encoding
+/// [`SseDecoder::last_event_id`](super::SseDecoder::last_event_id)). Re-encoding
 /// an event therefore reproduces the same client-side state.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Event {

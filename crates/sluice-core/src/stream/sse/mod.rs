@@ -11,8 +11,8 @@
 //! Where sluice is stricter than a browser, it is so on purpose and returns a
 //! typed [`DecodeError`](crate::stream::DecodeError) instead of guessing:
 //! invalid UTF-8 (a browser substitutes U+FFFD, silently corrupting tokens),
-//! a line longer than [`Limits::max_line_bytes`] and an event whose data is
-//! larger than [`Limits::max_data_bytes`] (both unbounded in a browser).
+//! a line longer than [`SseLimits::max_line_bytes`] and an event whose data is
+//! larger than [`SseLimits::max_data_bytes`] (both unbounded in a browser).
 //!
 //! The encoder splits data on every line break (`\n`, `\r\n`, `\r`) into
 //! several `data:` lines, so any string survives a round trip through an
@@ -22,7 +22,7 @@ mod decoder;
 mod encoder;
 mod event;
 
-pub use decoder::{Decoder, Limits, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_LINE_BYTES};
+pub use decoder::{SseDecoder, SseLimits, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_LINE_BYTES};
 pub(crate) use encoder::encode_error_class;
 pub use encoder::{encode_comment, encode_error, encode_event, encode_fields, KEEP_ALIVE};
 pub use event::Event;
