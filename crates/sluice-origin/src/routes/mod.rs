@@ -17,7 +17,7 @@ mod sse;
 mod status;
 mod upload;
 
-use crate::body::{self, ConnControl, ResBody};
+use crate::body::{self, BodyOpts, ConnControl, ResBody};
 use crate::error::RouteError;
 use crate::events::EventKind;
 use crate::query::Query;
@@ -44,6 +44,20 @@ pub fn extra_headers(
         b = b.header(name, value);
     }
     Ok(b)
+}
+
+/// The delivery options for this request, with its `once` / `later`
+/// token applied (see `body::gate`).
+pub fn body_opts(ctx: &Ctx) -> Result<BodyOpts, RouteError> {
+    BodyOpts::for_request(&ctx.query, &ctx.state.faults)
+}
+
+/// The injected failure `?fail_status=CODE` asks for, if it fires: that
+/// status and a one-line body, without the resource's headers (an origin
+/// failing does not send the page's caching headers).
+pub fn injected_failure(opts: &BodyOpts) -> Option<Response<ResBody>> {
+    opts.fail_status
+        .map(|status| text(status, format!("injected failure: {status}\n")))
 }
 
 /// The service error that makes hyper drop the connection without a
