@@ -120,3 +120,44 @@ async fn bad_gate_and_status_values_are_400() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_delay_holds_the_head_not_just_the_body() {
+    let s = start().await;
+    for path in [
+        "/gen/html/1000?head_delay_ms=400",
+        "/pages/aclu.html?head_delay_ms=400",
+        "/bytes/10?head_delay_ms=400",
+    ] {
+        let started = Instant::now();
+        let resp = send_req(s.addr(), build(http::Method::GET, s.addr(), path, &[], ""))
+            .await
+            .expect("head");
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "{path}: head after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    // Without it the head is immediate even when the body pauses.
+    let started = Instant::now();
+    let resp = send_req(
+        s.addr(),
+        build(
+            http::Method::GET,
+            s.addr(),
+            "/gen/html/1000?pause_after=0&pause_ms=1000",
+            &[],
+            "",
+        ),
+    )
+    .await
+    .expect("head");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    let (_, err) = read_timed(resp).await;
+    assert!(err.is_none());
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+    let bad = get(s.addr(), "/gen/html/10?head_delay_ms=x").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}

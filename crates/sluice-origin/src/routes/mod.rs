@@ -118,11 +118,11 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<ResBody>
     match segs.as_slice() {
         [""] => index::serve(ctx, req.method()),
         ["healthz"] => Ok(text(StatusCode::OK, "ok\n")),
-        ["pages", name] => pages::serve(ctx, &req, name).await,
-        ["bytes", n] => bytes::serve(ctx, &req, n, false),
+        ["pages", name] => slow_head(ctx, pages::serve(ctx, &req, name).await).await,
+        ["bytes", n] => slow_head(ctx, bytes::serve(ctx, &req, n, false)).await,
         ["bytes", n, "sha256"] => bytes::sha256(ctx, req.method(), n).await,
-        ["drip", n] => bytes::serve(ctx, &req, n, true),
-        ["gen", kind, n] => generated::serve(ctx, &req, kind, n),
+        ["drip", n] => slow_head(ctx, bytes::serve(ctx, &req, n, true)).await,
+        ["gen", kind, n] => slow_head(ctx, generated::serve(ctx, &req, kind, n)).await,
         ["status", code] => status::serve(ctx, req.method(), code),
         ["redirect"] => misc::redirect(ctx),
         ["cookie"] => misc::cookie(ctx),
@@ -140,6 +140,21 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<ResBody>
         ["__events"] => events::serve(ctx, req.method()),
         _ => Err(RouteError::NotFound(path.clone())),
     }
+}
+
+/// `?head_delay_ms=MS` (the body routes): holds a finished response for MS
+/// before its head is sent, so everything a client decides on the head
+/// (a cache's store-or-pass decision) waits for it. Errors are not held.
+async fn slow_head(
+    ctx: &Ctx,
+    resp: Result<Response<ResBody>, RouteError>,
+) -> Result<Response<ResBody>, RouteError> {
+    let resp = resp?;
+    let ms = ctx.query.u64_in("head_delay_ms", 0, body::MAX_SLEEP_MS)?;
+    if ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    Ok(resp)
 }
 
 /// 405 unless `method` is one of `allowed` (`allow_header` lists them).
