@@ -21,8 +21,13 @@ const PURGE_TOKEN: &str = "purge-token-for-the-e2e-tests";
 
 /// A stack whose purge route accepts [`PURGE_TOKEN`].
 fn cache_stack() -> Stack {
+    cache_stack_with(|c| c)
+}
+
+/// [`cache_stack`] with an adjusted config.
+fn cache_stack_with(adjust: impl FnOnce(EdgeConfig) -> EdgeConfig) -> Stack {
     let digest = hex(&Sha256::digest(PURGE_TOKEN.as_bytes()));
-    Stack::start_with(|c: EdgeConfig| c.secret("purge_token_sha256", &digest))
+    Stack::start_with(|c: EdgeConfig| adjust(c.secret("purge_token_sha256", &digest)))
 }
 
 /// Percent-encodes a query value (spaces, `;`, `&`, `+`...), leaving the
@@ -766,6 +771,61 @@ fn stale_if_error_serves_the_old_entry_when_the_refresh_fails() {
     assert_eq!(origin_requests(&stack, "no-sie").len(), 2);
 }
 
+#[test]
+fn stale_if_error_also_covers_an_unreachable_origin() {
+    let mut stack = cache_stack();
+    let sie = stack.edge.url(&page(
+        20_000,
+        "sie-down",
+        &["Cache-Control:max-age=1, stale-if-error=60"],
+    ));
+    let without = stack
+        .edge
+        .url(&page(20_000, "no-sie-down", &["Cache-Control:max-age=1"]));
+    let first = get(&sie, &[]);
+    assert_eq!(x_cache(&first), "MISS");
+    assert_eq!(x_cache(&get(&without, &[])), "MISS");
+    stack.origin.proc.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    let stale = get(&sie, &[]);
+    assert_eq!(stale.status, 200);
+    assert_eq!(cache_desc(&stale).as_deref(), Some("stale"));
+    assert!(stale.body == first.body);
+    let failed = get(&without, &[]);
+    assert!(
+        failed.status >= 500,
+        "an expired page without stale-if-error answered {}",
+        failed.status
+    );
+}
+
+#[test]
+fn a_transient_origin_error_does_not_keep_the_page_out_of_the_cache() {
+    let stack = cache_stack();
+    let tag = "blip";
+    // The first answer is a 503; the origin is healthy from then on.
+    let url = stack.edge.url(&format!(
+        "{}&once={tag}&fail_status=503",
+        page(20_000, tag, &["Cache-Control:max-age=300"])
+    ));
+    let failed = get(&url, &[]);
+    assert_eq!(failed.status, 503);
+    assert_eq!(x_cache(&failed), "PASS");
+    // An error is not the page's nature: no hit-for-pass marker may keep
+    // the recovered page uncached (and every request on the origin) for
+    // cache.hit_for_pass_s.
+    let recovered = get(&url, &[]);
+    assert_eq!(recovered.status, 200);
+    assert_eq!(
+        x_cache(&recovered),
+        "MISS",
+        "after a 503 the page is passed ({:?})",
+        cache_desc(&recovered)
+    );
+    assert_eq!(x_cache(&get(&url, &[])), "HIT");
+    assert_eq!(origin_requests(&stack, tag).len(), 2);
+}
+
 // ---------------------------------------------------------------------
 // Expiry, conditionals, HEAD
 // ---------------------------------------------------------------------
@@ -797,9 +857,23 @@ fn conditional_requests_are_answered_at_the_edge() {
     let url = stack
         .edge
         .url(&page(20_000, tag, &["Cache-Control:max-age=300"]));
-    let first = get(&url, &[]);
+    // The client's own validator for the origin's bytes must not reach the
+    // origin on a fill: the entry needs the full 200, not a 304.
+    let origin_etag = "\"gen-html-20000-origin.example-identity\"";
+    let first = get(&url, &[("if-none-match", origin_etag)]);
+    assert_eq!(first.status, 200);
     assert_eq!(x_cache(&first), "MISS");
+    assert_doc(
+        &first.body,
+        &rewritten(20_000, &stack.edge.addr.to_string()),
+        "the fill",
+    );
     let etag = first.header("etag").expect("an ETag").to_owned();
+    assert_eq!(
+        etag,
+        format!("W/{origin_etag}"),
+        "the rewritten body's tag is weak"
+    );
     let last_modified = first
         .header("last-modified")
         .expect("a Last-Modified")
@@ -907,6 +981,18 @@ fn purge_by_surrogate_key_needs_the_token_and_makes_the_next_request_a_miss() {
     }
     assert_eq!(origin_requests(&stack, tag).len(), 1);
 
+    // Only POST, only the documented body.
+    let wrong_method = request(
+        "GET",
+        &stack.edge.url("/_sluice/purge"),
+        &[("authorization", &format!("Bearer {PURGE_TOKEN}"))],
+        None,
+    );
+    assert_eq!(wrong_method.status, 405);
+    let typo = purge(&stack, Some(PURGE_TOKEN), r#"{"surrogate_key":["news-1"]}"#);
+    assert_eq!(typo.status, 400, "{}", typo.text());
+    assert_eq!(x_cache(&get(&url, &[])), "HIT", "nothing was purged");
+
     let purged = purge(&stack, Some(PURGE_TOKEN), body);
     assert_eq!(purged.status, 200, "{}", purged.text());
     let answer: serde_json::Value = serde_json::from_slice(&purged.body).expect("JSON");
@@ -968,4 +1054,178 @@ fn soft_purge_makes_the_next_request_refresh_the_entry() {
     assert!(next.body == first.body);
     assert_eq!(origin_requests(&stack, tag).len(), 2);
     assert_eq!(x_cache(&get(&url, &[])), "HIT");
+}
+
+// ---------------------------------------------------------------------
+// Other paths and settings
+// ---------------------------------------------------------------------
+
+#[test]
+fn buffered_path_entries_keep_their_exact_length_and_strong_etag() {
+    let stack = cache_stack_with(|c| c.set("publisher.buffered_paths", "/gen/"));
+    let tag = "buffered";
+    let n = 50_000;
+    let url = stack
+        .edge
+        .url(&page(n, tag, &["Cache-Control:max-age=300"]));
+    let first = get(&url, &[]);
+    assert_eq!(x_cache(&first), "MISS");
+    let timing = first.header_all("server-timing").join(", ");
+    assert!(timing.contains("mode;desc=buffered"), "{timing}");
+    assert_doc(
+        &first.body,
+        &rewritten(n, &stack.edge.addr.to_string()),
+        "miss",
+    );
+    let etag = first.header("etag").expect("a strong ETag").to_owned();
+    assert!(!etag.starts_with("W/"), "{etag}");
+    let length = first.body.len().to_string();
+    assert_eq!(first.header("content-length"), Some(length.as_str()));
+    let hit = get(&url, &[]);
+    assert_eq!(x_cache(&hit), "HIT");
+    assert!(hit.body == first.body);
+    assert_eq!(hit.header("etag"), Some(etag.as_str()));
+    assert_eq!(hit.header("content-length"), Some(length.as_str()));
+    let revalidated = get(&url, &[("if-none-match", &etag)]);
+    assert_eq!(revalidated.status, 304);
+    assert_eq!(origin_requests(&stack, tag), ["GET"]);
+}
+
+#[test]
+fn the_output_coding_is_part_of_the_key_when_the_guest_encodes() {
+    let stack = Stack::start_with(|c: EdgeConfig| c.set("publisher.output_encoding", "origin"));
+    let tag = "coding";
+    let n = 50_000;
+    // The origin always sends gzip here; the guest keeps it for clients
+    // that accept it and decodes it for the others.
+    let url = stack.edge.url(&format!(
+        "{}&enc=gzip",
+        page(n, tag, &["Cache-Control:max-age=300"])
+    ));
+    let doc = rewritten(n, &stack.edge.addr.to_string());
+    let gzip = [("accept-encoding", "gzip")];
+    let zipped = get(&url, &gzip);
+    assert_eq!(x_cache(&zipped), "MISS");
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    let plain = sluice_e2e::http::decode(Some("gzip"), &zipped.body).expect("gzip");
+    assert_doc(&plain, &doc, "gzip miss");
+    let identity = get(&url, &[]);
+    assert_eq!(
+        x_cache(&identity),
+        "MISS",
+        "an identity client got the gzip entry"
+    );
+    assert_eq!(identity.header("content-encoding"), None);
+    assert_doc(&identity.body, &doc, "identity miss");
+    let zipped_hit = get(&url, &gzip);
+    assert_eq!(x_cache(&zipped_hit), "HIT");
+    assert_eq!(zipped_hit.header("content-encoding"), Some("gzip"));
+    assert!(zipped_hit.body == zipped.body);
+    let identity_hit = get(&url, &[]);
+    assert_eq!(x_cache(&identity_hit), "HIT");
+    assert_eq!(identity_hit.header("content-encoding"), None);
+    assert!(identity_hit.body == identity.body);
+    assert_eq!(origin_requests(&stack, tag).len(), 2);
+}
+
+#[test]
+fn a_body_over_max_object_bytes_reaches_the_client_whole_but_is_not_kept() {
+    let stack = Stack::start_with(|c: EdgeConfig| c.set("cache.max_object_bytes", "10000"));
+    let n = 20_000;
+    let doc = rewritten(n, &stack.edge.addr.to_string());
+    let cc = ["Cache-Control:max-age=300"];
+    // Known up front (identity with Content-Length): not stored at all.
+    let known = stack.edge.url(&page(n, "big-known", &cc));
+    for _ in 0..2 {
+        let resp = get(&known, &[]);
+        assert_eq!(x_cache(&resp), "PASS");
+        assert_eq!(cache_desc(&resp).as_deref(), Some("pass-too-large"));
+        assert_doc(&resp.body, &doc, "too large, known");
+    }
+    assert_eq!(origin_requests(&stack, "big-known").len(), 2);
+    // Found out while streaming (gzip, no length): the fill streams whole
+    // and is then dropped.
+    let streamed = stack
+        .edge
+        .url(&format!("{}&enc=gzip", page(n, "big-streamed", &cc)));
+    for _ in 0..2 {
+        let resp = get(&streamed, &[]);
+        assert_eq!(x_cache(&resp), "MISS");
+        assert!(resp.body_error.is_none(), "{:?}", resp.body_error);
+        assert_doc(&resp.body, &doc, "too large, streamed");
+    }
+    assert_eq!(origin_requests(&stack, "big-streamed").len(), 2);
+}
+
+#[test]
+fn with_the_cache_disabled_every_request_goes_to_the_origin() {
+    let stack = Stack::start_with(|c: EdgeConfig| c.set("cache.enabled", "false"));
+    let tag = "disabled";
+    let url = stack
+        .edge
+        .url(&page(20_000, tag, &["Cache-Control:max-age=300"]));
+    for _ in 0..2 {
+        let resp = get(&url, &[]);
+        assert_eq!(x_cache(&resp), "PASS");
+        assert_eq!(cache_desc(&resp).as_deref(), Some("pass-disabled"));
+    }
+    assert_eq!(origin_requests(&stack, tag).len(), 2);
+}
+
+#[test]
+fn without_freshness_information_a_page_is_not_stored() {
+    assert_not_stored("no-freshness", &[], &[], "no-freshness");
+}
+
+#[test]
+fn freshness_comes_from_surrogate_control_then_s_maxage_then_the_default_ttl() {
+    let stack = Stack::start_with(|c: EdgeConfig| c.set("cache.default_ttl_s", "60"));
+    let stored = |tag: &str, headers: &[&str]| {
+        let url = stack.edge.url(&page(20_000, tag, headers));
+        let first = get(&url, &[]);
+        assert_eq!(x_cache(&first), "MISS", "{tag}");
+        let again = get(&url, &[]);
+        assert_eq!(x_cache(&again), "HIT", "{tag}");
+        assert_eq!(origin_requests(&stack, tag).len(), 1, "{tag}");
+        again
+    };
+    // No freshness information: cache.default_ttl_s.
+    stored("default", &[]);
+    // Surrogate-Control is the edge's; Cache-Control is left to browsers.
+    let edge_only = stored(
+        "surrogate",
+        &["Cache-Control:no-cache", "Surrogate-Control:max-age=300"],
+    );
+    // (`private` is this new visitor's: its ID is issued on the hit.)
+    assert_eq!(edge_only.header("cache-control"), Some("private, no-cache"));
+    assert!(edge_only.header("surrogate-control").is_none());
+    // s-maxage over max-age.
+    stored("s-maxage", &["Cache-Control:s-maxage=300, max-age=0"]);
+    // An explicit zero lifetime is not overridden by the default.
+    let url = stack
+        .edge
+        .url(&page(20_000, "zero", &["Cache-Control:max-age=0"]));
+    let zero = get(&url, &[]);
+    assert_eq!(cache_desc(&zero).as_deref(), Some("pass-expired"));
+}
+
+#[test]
+fn a_range_request_reads_the_entry_but_never_fills_it() {
+    let stack = cache_stack();
+    let tag = "range";
+    let url = stack
+        .edge
+        .url(&page(20_000, tag, &["Cache-Control:max-age=300"]));
+    let doc = rewritten(20_000, &stack.edge.addr.to_string());
+    let range = [("range", "bytes=0-99")];
+    let cold = get(&url, &range);
+    assert_eq!(cold.status, 200, "a rewritten page is sent whole");
+    assert_eq!(x_cache(&cold), "PASS");
+    assert_doc(&cold.body, &doc, "cold range");
+    assert_eq!(x_cache(&get(&url, &[])), "MISS", "the range request filled");
+    let warm = get(&url, &range);
+    assert_eq!(warm.status, 200);
+    assert_eq!(x_cache(&warm), "HIT");
+    assert_doc(&warm.body, &doc, "warm range");
+    assert_eq!(origin_requests(&stack, tag).len(), 2);
 }
