@@ -132,11 +132,23 @@ impl Conn {
         path: &str,
         headers: &[(&str, &str)],
     ) -> io::Result<Conn> {
+        Self::open_as(addr, &addr.to_string(), method, path, headers)
+    }
+
+    /// [`Conn::open`] with the `Host` the client claims (the edge's
+    /// authority: what it rewrites origin URLs into).
+    pub fn open_as(
+        addr: SocketAddr,
+        host: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> io::Result<Conn> {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
         stream.set_nodelay(true)?;
-        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
         for (n, v) in headers {
             head.push_str(&format!("{n}: {v}\r\n"));
         }

@@ -5,7 +5,7 @@
 //! enough for thousands of simultaneous connects. A connection a route marks
 //! for reset is closed with SO_LINGER 0, i.e. an RST.
 
-use crate::body::ConnControl;
+use crate::body::{ConnControl, FaultGate};
 use crate::corpus::Corpus;
 use crate::events::EventLog;
 use crate::fail::LlmFail;
@@ -173,6 +173,7 @@ pub async fn bind(config: ServerConfig) -> io::Result<Bound> {
             slow_headers: config.llm_slow_headers,
         },
         name,
+        faults: FaultGate::default(),
     });
     Ok(Bound { listener, state })
 }

@@ -1,5 +1,6 @@
 //! What every request handler shares.
 
+use crate::body::FaultGate;
 use crate::corpus::Corpus;
 use crate::events::EventLog;
 use crate::fail::LlmFail;
@@ -29,4 +30,6 @@ pub struct AppState {
     pub llm: LlmSettings,
     /// `x-mock-backend` value put on every response.
     pub name: HeaderValue,
+    /// The `once=` / `later=` tokens seen so far.
+    pub faults: FaultGate,
 }

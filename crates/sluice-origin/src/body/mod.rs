@@ -6,9 +6,11 @@
 //! when hyper asks for it, so a slow reader costs nothing but the piece in
 //! flight, and "bytes sent" means bytes hyper took for the socket.
 
+mod gate;
 mod shape;
 mod track;
 
+pub use gate::FaultGate;
 pub use shape::{shape, BodyOpts, Chunking};
 pub use track::{tracked, Track};
 

@@ -1,5 +1,6 @@
 //! The shared delivery options and the stream adaptor that applies them.
 
+use super::gate::FaultGate;
 use super::{
     injected_reset, ChunkStream, ConnControl, MAX_FIXED_CHUNK, MAX_RANDOM_CHUNK, MAX_SLEEP_MS,
 };
@@ -8,6 +9,7 @@ use crate::error::RouteError;
 use crate::query::Query;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use http::StatusCode;
 use std::io;
 use std::time::Duration;
 
@@ -38,6 +40,9 @@ pub struct BodyOpts {
     pub lie: Option<&'static str>,
     /// `?chunked=1`: omit Content-Length.
     pub chunked: bool,
+    /// `?fail_status=CODE`: answer with this error status instead of the
+    /// resource.
+    pub fail_status: Option<StatusCode>,
 }
 
 impl BodyOpts {
@@ -76,6 +81,15 @@ impl BodyOpts {
                 )))
             }
         };
+        let fail_status = match q.parse_opt::<u16>("fail_status")? {
+            None => None,
+            Some(code @ 400..=599) => StatusCode::from_u16(code).ok(),
+            Some(code) => {
+                return Err(RouteError::bad(format!(
+                    "fail_status={code}: use 400..=599"
+                )))
+            }
+        };
         Ok(Self {
             chunking,
             interval,
@@ -83,7 +97,21 @@ impl BodyOpts {
             reset_after: q.parse_opt("reset_after")?,
             lie,
             chunked: q.flag("chunked"),
+            fail_status,
         })
+    }
+
+    /// The options for one request: [`BodyOpts::from_query`], with the
+    /// faults (`reset_after`, `lie`, `fail_status`) dropped when the
+    /// request's `once` / `later` token says they do not fire this time.
+    pub fn for_request(q: &Query, gate: &FaultGate) -> Result<Self, RouteError> {
+        let mut opts = Self::from_query(q)?;
+        if !gate.fires(q)? {
+            opts.reset_after = None;
+            opts.lie = None;
+            opts.fail_status = None;
+        }
+        Ok(opts)
     }
 
     fn is_plain(&self) -> bool {
@@ -268,6 +296,7 @@ mod tests {
             reset_after: None,
             lie: None,
             chunked: false,
+            fail_status: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! `GET /bytes/{n}/sha256`: their digest, computed streaming.
 
 use super::{allow, cond, content_type, text, Ctx};
-use crate::body::{self, shape, tracked, BodyOpts, ChunkStream, Chunking, ResBody, Track};
+use crate::body::{self, shape, tracked, ChunkStream, Chunking, ResBody, Track};
 use crate::content::fill;
 use crate::error::RouteError;
 use bytes::{Bytes, BytesMut};
@@ -91,7 +91,10 @@ pub fn serve(
     let n = parse_n(n)?;
     let q = &ctx.query;
     let seed = q.parse_opt::<u64>("content_seed")?.unwrap_or(0);
-    let mut opts = BodyOpts::from_query(q)?;
+    let mut opts = super::body_opts(ctx)?;
+    if let Some(failed) = super::injected_failure(&opts) {
+        return Ok(failed);
+    }
     if drip {
         if opts.chunking == Chunking::Source {
             opts.chunking = Chunking::Fixed(DRIP_CHUNK);

@@ -2,7 +2,7 @@
 //! size ([`crate::content::GenDoc`]), optionally compressed on the fly.
 
 use super::{allow, cond, content_type, link_host, Ctx};
-use crate::body::{self, shape, tracked, BodyOpts, ChunkStream, ResBody, Track};
+use crate::body::{self, shape, tracked, ChunkStream, ResBody, Track};
 use crate::content::{GenDoc, GenKind, GenReader, GEN_PIECE};
 use crate::encode::{Encoding, StreamEncoder};
 use crate::error::RouteError;
@@ -68,7 +68,10 @@ pub fn serve(
         return Err(RouteError::bad(format!("size {n} exceeds {MAX_GEN}")));
     }
     let host = link_host(q)?;
-    let opts = BodyOpts::from_query(q)?;
+    let opts = super::body_opts(ctx)?;
+    if let Some(failed) = super::injected_failure(&opts) {
+        return Ok(failed);
+    }
     let (enc, header_enc) = match (opts.lie, q.get("enc")) {
         (Some(lie), _) => (Encoding::Identity, Some(lie)),
         (None, Some("zstd")) => (Encoding::Identity, Some("zstd")),

@@ -17,7 +17,7 @@ mod sse;
 mod status;
 mod upload;
 
-use crate::body::{self, ConnControl, ResBody};
+use crate::body::{self, BodyOpts, ConnControl, ResBody};
 use crate::error::RouteError;
 use crate::events::EventKind;
 use crate::query::Query;
@@ -44,6 +44,20 @@ pub fn extra_headers(
         b = b.header(name, value);
     }
     Ok(b)
+}
+
+/// The delivery options for this request, with its `once` / `later`
+/// token applied (see `body::gate`).
+pub fn body_opts(ctx: &Ctx) -> Result<BodyOpts, RouteError> {
+    BodyOpts::for_request(&ctx.query, &ctx.state.faults)
+}
+
+/// The injected failure `?fail_status=CODE` asks for, if it fires: that
+/// status and a one-line body, without the resource's headers (an origin
+/// failing does not send the page's caching headers).
+pub fn injected_failure(opts: &BodyOpts) -> Option<Response<ResBody>> {
+    opts.fail_status
+        .map(|status| text(status, format!("injected failure: {status}\n")))
 }
 
 /// The service error that makes hyper drop the connection without a
@@ -104,11 +118,11 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<ResBody>
     match segs.as_slice() {
         [""] => index::serve(ctx, req.method()),
         ["healthz"] => Ok(text(StatusCode::OK, "ok\n")),
-        ["pages", name] => pages::serve(ctx, &req, name).await,
-        ["bytes", n] => bytes::serve(ctx, &req, n, false),
+        ["pages", name] => slow_head(ctx, pages::serve(ctx, &req, name).await).await,
+        ["bytes", n] => slow_head(ctx, bytes::serve(ctx, &req, n, false)).await,
         ["bytes", n, "sha256"] => bytes::sha256(ctx, req.method(), n).await,
-        ["drip", n] => bytes::serve(ctx, &req, n, true),
-        ["gen", kind, n] => generated::serve(ctx, &req, kind, n),
+        ["drip", n] => slow_head(ctx, bytes::serve(ctx, &req, n, true)).await,
+        ["gen", kind, n] => slow_head(ctx, generated::serve(ctx, &req, kind, n)).await,
         ["status", code] => status::serve(ctx, req.method(), code),
         ["redirect"] => misc::redirect(ctx),
         ["cookie"] => misc::cookie(ctx),
@@ -126,6 +140,21 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<ResBody>
         ["__events"] => events::serve(ctx, req.method()),
         _ => Err(RouteError::NotFound(path.clone())),
     }
+}
+
+/// `?head_delay_ms=MS` (the body routes): holds a finished response for MS
+/// before its head is sent, so everything a client decides on the head
+/// (a cache's store-or-pass decision) waits for it. Errors are not held.
+async fn slow_head(
+    ctx: &Ctx,
+    resp: Result<Response<ResBody>, RouteError>,
+) -> Result<Response<ResBody>, RouteError> {
+    let resp = resp?;
+    let ms = ctx.query.u64_in("head_delay_ms", 0, body::MAX_SLEEP_MS)?;
+    if ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    Ok(resp)
 }
 
 /// 405 unless `method` is one of `allowed` (`allow_header` lists them).

@@ -57,7 +57,10 @@ pub async fn serve(
         .corpus
         .get(name)
         .ok_or_else(|| RouteError::NotFound(format!("no corpus page {name:?}")))?;
-    let opts = BodyOpts::from_query(&ctx.query)?;
+    let opts = super::body_opts(ctx)?;
+    if let Some(failed) = super::injected_failure(&opts) {
+        return Ok(failed);
+    }
     let choice = choose(ctx, req, &opts)?;
     let data: Bytes = ctx.state.corpus.encoded(&page, choice.body).await?;
     let etag = format!("\"{}-{}\"", page.tag, choice.header.unwrap_or("identity"));
