@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use fastly::cache::core::{Found, Transaction};
 use fastly::http::body::StreamingBody;
+use fastly::http::header::CONTENT_LENGTH;
 use fastly::http::purge::purge_surrogate_key;
-use fastly::http::HeaderName;
+use fastly::http::{FramingHeadersMode, HeaderName, HeaderValue};
 use fastly::Response;
 use sluice_core::cache::fill::{FillBudget, FillStep};
 use sluice_core::cache::stored_head::{self, StoredHead};
@@ -200,6 +201,12 @@ impl Commit for Inserter {
         let mut client = head;
         if let Some(decorate) = self.decorate.take() {
             decorate(&mut client);
+        }
+        if let Some(len) = self.known_length {
+            // A whole (buffered) body: the stream-back has no size hint, so
+            // the length the finaliser set must be kept by hand.
+            client.set_header(CONTENT_LENGTH, HeaderValue::from(len));
+            client.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
         }
         match found.to_stream() {
             Ok(stream) => client.with_body(stream).send_to_client(),

@@ -87,14 +87,15 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         .header(header::CONTENT_TYPE.as_str())
         .and_then(charset_from_content_type)
         .map(str::to_owned);
+    // The cache decides on the origin's head as it came (its length
+    // included), before the rewritten body's headers and the visitor's part.
+    let stored = fill.map(|fill| cache::decide(fill, &origin, authorized, input, &path, cx));
     origin_response::for_rewritten_body(
         &mut origin.head.headers,
         output.encoding,
         output.compress_hint,
     );
     server_timing(&mut origin, cx, mode.as_str());
-    // The cache decides on the origin's head, before the visitor's part.
-    let stored = fill.map(|fill| cache::decide(fill, &origin, authorized, input, &path, cx));
     for name in STRIP_FROM_CLIENT {
         origin.head.headers.remove(*name);
     }
