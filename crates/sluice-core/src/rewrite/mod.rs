@@ -3,13 +3,15 @@
 //! HTML rewriter), dispatched by [`Stage`] so one pipeline type serves every
 //! content kind.
 
-mod charset;
+pub(crate) mod charset;
 mod html;
+mod raw;
 mod replacer;
 mod rules;
 
 #[doc(hidden)]
 pub use html::lol_html_floor;
+pub use raw::{strip_raw_prefix, RAW_PATH_PREFIX};
 pub use rules::RewriteRules;
 
 use crate::content_kind::ContentKind;

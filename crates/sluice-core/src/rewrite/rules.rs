@@ -76,6 +76,9 @@ struct Inner {
     rel_plain: Vec<u8>,
     /// `\/\/authority`.
     rel_json: Vec<u8>,
+    /// The same four with the raw prefix ([`super::raw`]) after the
+    /// authority, in the same order.
+    raw: [Vec<u8>; 4],
     /// The shortest buffer that can hold a match: `//` and the shortest
     /// host (`usize::MAX` without hosts).
     shortest_match: usize,
@@ -240,8 +243,17 @@ impl RewriteRules {
         let cat = |parts: &[&[u8]]| parts.concat();
         let a = authority.as_bytes();
         let s = scheme.as_bytes();
+        let p = super::raw::RAW_PATH_PREFIX.as_bytes();
+        let p_json = super::raw::RAW_PATH_PREFIX.replace('/', "\\/");
+        let p_json = p_json.as_bytes();
         Ok(Self {
             inner: Arc::new(Inner {
+                raw: [
+                    cat(&[s, b"://", a, p]),
+                    cat(&[s, b":\\/\\/", a, p_json]),
+                    cat(&[b"//", a, p]),
+                    cat(&[b"\\/\\/", a, p_json]),
+                ],
                 abs_plain: cat(&[s, b"://", a]),
                 abs_json: cat(&[s, b":\\/\\/", a]),
                 rel_plain: cat(&[b"//", a]),
@@ -359,12 +371,30 @@ impl RewriteRules {
         if beyond(markers.plain) && beyond(markers.backslash) {
             return 0;
         }
-        self.rewrite_piece_searching(markers, buf, from, to, out)
+        self.rewrite_piece_searching::<false>(markers, buf, from, to, out)
+    }
+
+    /// [`RewriteRules::rewrite_piece`] into the raw form
+    /// ([`super::raw`]): each URL of a rewrite host becomes
+    /// `scheme://EDGE/_sluice-raw/path`, which the edge serves
+    /// byte-identical to the origin. For start tags whose resource is
+    /// pinned by `integrity`. A URL with an empty path gets the `/` the URL
+    /// standard gives it (`https://host?q` is `https://host/?q`), so the
+    /// prefix is always followed by a path.
+    pub(crate) fn rewrite_piece_raw(
+        &self,
+        buf: &[u8],
+        from: usize,
+        to: usize,
+        out: &mut Vec<u8>,
+    ) -> u64 {
+        self.rewrite_piece_searching::<true>(&mut Markers::default(), buf, from, to, out)
     }
 
     /// [`RewriteRules::rewrite_piece`] when the cursor must search or a
-    /// marker lies in the piece.
-    fn rewrite_piece_searching(
+    /// marker lies in the piece; `RAW` writes the raw form (a constant, so
+    /// the common path is compiled without the branch).
+    fn rewrite_piece_searching<const RAW: bool>(
         &self,
         markers: &mut Markers,
         buf: &[u8],
@@ -406,13 +436,19 @@ impl RewriteRules {
                 start,
                 end,
                 replacement,
-            }) = self.at_marker(piece, i, marker_len, is_json, floor, true)
+            }) = self.at_marker::<RAW>(piece, i, marker_len, is_json, floor, true)
             {
                 if count == 0 {
                     out.reserve(to - from + 32);
                 }
                 out.extend_from_slice(&piece[floor..start]);
                 out.extend_from_slice(replacement);
+                if RAW {
+                    let slash: &[u8] = if is_json { b"\\/" } else { b"/" };
+                    if !piece[end..].starts_with(slash) {
+                        out.extend_from_slice(slash);
+                    }
+                }
                 floor = end;
                 at = end;
                 count += 1;
@@ -466,7 +502,7 @@ impl RewriteRules {
             if self.no_host_at(buf, i + marker_len) {
                 continue;
             }
-            if let Some(found) = self.at_marker(buf, i, marker_len, json, floor, eof) {
+            if let Some(found) = self.at_marker::<false>(buf, i, marker_len, json, floor, eof) {
                 return found;
             }
         }
@@ -475,7 +511,7 @@ impl RewriteRules {
 
     /// The decision at one authority marker starting at `i`: a match, a
     /// wait for more bytes, or `None` to go on to the next marker.
-    fn at_marker(
+    fn at_marker<const RAW: bool>(
         &self,
         buf: &[u8],
         i: usize,
@@ -493,6 +529,10 @@ impl RewriteRules {
         let inner = &*self.inner;
         let (start, replacement) = match scheme_before(buf, floor, i) {
             Scheme::Other => return None,
+            Scheme::None if RAW && json => (i, &inner.raw[3]),
+            Scheme::None if RAW => (i, &inner.raw[2]),
+            Scheme::Http(s) if RAW && json => (s, &inner.raw[1]),
+            Scheme::Http(s) if RAW => (s, &inner.raw[0]),
             Scheme::None if json => (i, &inner.rel_json),
             Scheme::None => (i, &inner.rel_plain),
             Scheme::Http(s) if json => (s, &inner.abs_json),
@@ -746,6 +786,64 @@ mod tests {
         }
     }
 
+    fn raw(r: &RewriteRules, s: &str) -> String {
+        let mut out = Vec::new();
+        if r.rewrite_piece_raw(s.as_bytes(), 0, s.len(), &mut out) == 0 {
+            return s.to_owned();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn raw_form_puts_the_prefix_before_the_origin_path() {
+        let r = rules(&["origin.example", "origin.example:8080"]);
+        for (from, to) in [
+            (
+                "<script src=\"https://origin.example/app.js?v=1\" integrity=x>",
+                "<script src=\"https://edge.test/_sluice-raw/app.js?v=1\" integrity=x>",
+            ),
+            (
+                "<link href='//ORIGIN.EXAMPLE/a/b.css'>",
+                "<link href='//edge.test/_sluice-raw/a/b.css'>",
+            ),
+            (
+                "http://origin.example:8080/x",
+                "https://edge.test/_sluice-raw/x",
+            ),
+            // An empty path is `/`; the prefix is always followed by one.
+            ("https://origin.example", "https://edge.test/_sluice-raw/"),
+            (
+                "https://origin.example?q=1",
+                "https://edge.test/_sluice-raw/?q=1",
+            ),
+            (
+                "'https://origin.example'",
+                "'https://edge.test/_sluice-raw/'",
+            ),
+            (
+                r"https:\/\/origin.example\/a.js",
+                r"https:\/\/edge.test\/_sluice-raw\/a.js",
+            ),
+            (r"\/\/origin.example", r"\/\/edge.test\/_sluice-raw\/"),
+            // Look-alikes stay, as in the ordinary form.
+            (
+                "https://cdn.origin.example/a.js",
+                "https://cdn.origin.example/a.js",
+            ),
+            (
+                "https://origin.example:9/a.js",
+                "https://origin.example:9/a.js",
+            ),
+        ] {
+            assert_eq!(raw(&r, from), to, "{from}");
+        }
+        // Every raw URL's path is one the router accepts, giving the
+        // origin's path back.
+        let url = raw(&r, "https://origin.example/a/b.js?x");
+        let path = url.strip_prefix("https://edge.test").unwrap();
+        assert_eq!(super::super::raw::strip_raw_prefix(path), Some("/a/b.js?x"));
+    }
+
     #[test]
     fn never_rewrites_twice_or_inside_a_longer_host() {
         let r = rules(&["example.com", "www.example.com"]);
@@ -959,7 +1057,7 @@ mod tests {
                 }
                 _ => continue,
             };
-            if let Some(found) = r.at_marker(buf, i, marker_len, json, floor, eof) {
+            if let Some(found) = r.at_marker::<false>(buf, i, marker_len, json, floor, eof) {
                 return found;
             }
         }
