@@ -1,6 +1,6 @@
 //! Platform-free HTTP policy: which headers cross the proxy, how a response
-//! is classified (stream, buffer or pass through), cookie domains and the
-//! signed synthetic ID.
+//! is classified (stream, buffer or pass through), cookie domains, the
+//! signed synthetic ID and the page's Content-Security-Policy.
 //!
 //! These decisions are pure functions of header values so they are unit
 //! tested natively; the Fastly adapter applies them to real messages.
@@ -8,6 +8,7 @@
 pub mod accept_encoding;
 pub mod classify;
 pub mod cookies;
+pub mod csp;
 pub mod hop_by_hop;
 pub mod synthetic_id;
 
