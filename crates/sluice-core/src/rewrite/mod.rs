@@ -100,6 +100,14 @@ impl Stage {
         }
     }
 
+    /// Has the HTML stage seen a `<meta>` policy with hash sources?
+    pub(crate) fn saw_meta_hash_policy(&self) -> bool {
+        match self {
+            Self::Html(h) => h.saw_meta_hash_policy(),
+            Self::Passthrough | Self::Replace(_) => false,
+        }
+    }
+
     /// URLs rewritten so far.
     pub(crate) fn rewritten(&self) -> u64 {
         match self {

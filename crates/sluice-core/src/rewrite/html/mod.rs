@@ -25,6 +25,12 @@
 //!    region bytes stream through a [`StreamReplacer`]. Only what lol_html
 //!    has not emitted yet (a token cut by the chunk boundary) is kept.
 //!
+//! Two kinds of start tag get a different edit than the plain rewrite
+//! (see `policy`): a `<meta http-equiv="Content-Security-Policy">` has the
+//! edge *appended* to its policy (a rewrite would remove the origin from
+//! it), and a tag carrying `integrity` has its URLs rewritten into the
+//! raw form, which the edge serves byte-identical to the origin.
+//!
 //! Comments are rewritten whole, as one edit: IE conditional comments
 //! (`<!--[if lt IE 9]><script src=...>`) carry real markup, and a comment
 //! is complete before lol_html hands it over. `<noscript>` is raw text to a
@@ -35,6 +41,7 @@
 //! region either.
 
 mod attrs;
+mod policy;
 mod source;
 
 use std::borrow::Cow;
@@ -47,6 +54,8 @@ use lol_html::{
     AsciiCompatibleEncoding, DocumentContentHandlers, ElementContentHandlers, HandlerResult,
     HtmlRewriter, MemorySettings, OutputSink, Selector, Settings,
 };
+
+use crate::http::csp::meta::is_policy_equiv;
 
 use self::source::{Event, Input, Item, Queue, Shared};
 use crate::error::PipelineError;
@@ -115,6 +124,11 @@ pub(crate) struct HtmlStage {
     in_region: bool,
     /// URLs rewritten in tags and comments.
     rewritten: u64,
+    /// The document's encoding, for the rare tag read again (`policy`).
+    encoding: AsciiCompatibleEncoding,
+    /// A policy `<meta>` lists hash sources (which streaming cannot
+    /// complete).
+    meta_hashes: bool,
     html_memory: usize,
     window_cap: usize,
 }
@@ -138,7 +152,7 @@ impl HtmlStage {
     ) -> Result<Self, PipelineError> {
         let shared = Rc::new(RefCell::new(Shared::default()));
         let sink_fault = Rc::new(std::cell::Cell::new(false));
-        let [every, raw_text] = selectors()?;
+        let [every, raw_text, meta] = selectors()?;
         let tag_shared = Rc::clone(&shared);
         let tags = ElementContentHandlers::default().element(
             move |el: &mut Element<'_, '_>| -> HandlerResult {
@@ -149,6 +163,12 @@ impl HtmlStage {
         let regions = ElementContentHandlers::default().element(
             move |el: &mut Element<'_, '_>| -> HandlerResult {
                 on_raw_text_element(&region_shared, el).map_err(|e| abort(&region_shared, e))
+            },
+        );
+        let meta_shared = Rc::clone(&shared);
+        let metas = ElementContentHandlers::default().element(
+            move |el: &mut Element<'_, '_>| -> HandlerResult {
+                on_meta(&meta_shared, el).map_err(|e| abort(&meta_shared, e))
             },
         );
         let comment_shared = Rc::clone(&shared);
@@ -162,6 +182,7 @@ impl HtmlStage {
         let settings = parser_settings(encoding, adjust_on_meta, limits)
             .append_element_content_handler((Cow::Owned(every), tags))
             .append_element_content_handler((Cow::Owned(raw_text), regions))
+            .append_element_content_handler((Cow::Owned(meta), metas))
             .append_document_content_handler(comments);
         let sink = Sink {
             shared: Rc::clone(&shared),
@@ -180,6 +201,8 @@ impl HtmlStage {
             processed: 0,
             in_region: false,
             rewritten: 0,
+            encoding,
+            meta_hashes: false,
             html_memory: limits.html_memory,
             window_cap: limits.html_memory.saturating_add(limits.max_pending),
         })
@@ -188,6 +211,11 @@ impl HtmlStage {
     /// URLs rewritten so far (tags, comments and raw-text regions).
     pub(crate) fn rewritten(&self) -> u64 {
         self.rewritten + self.region.rewritten()
+    }
+
+    /// Has a policy `<meta>` with hash sources been seen?
+    pub(crate) fn saw_meta_hash_policy(&self) -> bool {
+        self.meta_hashes
     }
 
     pub(crate) fn push(
@@ -311,6 +339,28 @@ impl HtmlStage {
         for item in self.items.iter().copied() {
             let (start, end) = match item {
                 Item::Tag { start, end } | Item::Comment { start, end } => (start, end),
+                Item::PolicyMeta {
+                    start,
+                    end,
+                    value,
+                    value_end,
+                } => {
+                    let from = self.queue.edits.len();
+                    let (rules, edits) = (&self.rules, &mut self.queue.edits);
+                    let (changed, hashes) = input
+                        .with_contiguous(start, end, &mut self.scratch, |tag| {
+                            let v = (value - start) as usize..(value_end - start) as usize;
+                            policy::augment_meta(tag, v, rules, edits)
+                        })
+                        .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?;
+                    self.meta_hashes |= hashes;
+                    if changed {
+                        let bytes = from..self.queue.edits.len();
+                        self.queue
+                            .push(self.processed, Event::Edit { start, end, bytes })?;
+                    }
+                    continue;
+                }
                 Item::RegionStart(p) => {
                     self.queue.push(self.processed, Event::RegionStart(p))?;
                     continue;
@@ -321,7 +371,7 @@ impl HtmlStage {
                 }
             };
             let from = self.queue.edits.len();
-            let count = if start >= chunk_start {
+            let mut count = if start >= chunk_start {
                 // Most tags hold no URL of ours: the shared cursor passes
                 // over them with a compare.
                 let local = |p: u64| usize::try_from(p - chunk_start).ok();
@@ -341,6 +391,22 @@ impl HtmlStage {
                     })
                     .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?
             };
+            if count > 0 && matches!(item, Item::Tag { .. }) {
+                // Rare: a tag holding a URL of ours. If it also pins its
+                // resource with `integrity`, write the raw form instead.
+                let (rules, edits, encoding) = (&self.rules, &mut self.queue.edits, self.encoding);
+                let raw = input
+                    .with_contiguous(start, end, &mut self.scratch, |tag| {
+                        policy::is_pinned(tag, encoding).then(|| {
+                            edits.truncate(from);
+                            rules.rewrite_piece_raw(tag, 0, tag.len(), edits)
+                        })
+                    })
+                    .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?;
+                if let Some(n) = raw {
+                    count = n;
+                }
+            }
             if count > 0 {
                 let bytes = from..self.queue.edits.len();
                 self.queue
@@ -461,14 +527,18 @@ fn emit(
     Ok(())
 }
 
-/// The two selectors of the stage: every element, and the elements whose
-/// content is raw text.
-fn selectors() -> Result<[Selector; 2], PipelineError> {
+/// The three selectors of the stage: every element, the elements whose
+/// content is raw text, and `<meta>` (for policies).
+fn selectors() -> Result<[Selector; 3], PipelineError> {
     let parse = |s: &str| {
         s.parse::<Selector>()
             .map_err(|_| PipelineError::internal("a built-in selector did not parse"))
     };
-    Ok([parse("*")?, parse(attrs::RAW_TEXT_SELECTOR)?])
+    Ok([
+        parse("*")?,
+        parse(attrs::RAW_TEXT_SELECTOR)?,
+        parse(attrs::META_SELECTOR)?,
+    ])
 }
 
 /// The lol_html settings of an HTML body apart from our handlers, shared
@@ -495,8 +565,8 @@ fn parser_settings<'h>(
 
 /// lol_html alone, with exactly the parser settings and selectors
 /// [`HtmlStage::new`] gives it for a body with this `Content-Type`
-/// `charset` (`*` elements, the raw-text elements, document comments, the
-/// encoding and the `<meta>` charset watch, non-strict, the memory cap)
+/// `charset` (`*` elements, the raw-text elements, `<meta>`, document
+/// comments, the encoding and the `<meta>` charset watch, non-strict, the memory cap)
 /// and handlers that do nothing: the parser's cost floor the benchmarks
 /// compare the HTML rewrite against. It lives here, beside the real
 /// settings, so the two cannot drift apart. Feeds `body` in `chunk`-byte
@@ -521,6 +591,7 @@ pub fn lol_html_floor(
     let settings = parser_settings(encoding, adjust_on_meta, limits)
         .append_element_content_handler(lol_html::element!("*", |_el| Ok(())))
         .append_element_content_handler(lol_html::element!(attrs::RAW_TEXT_SELECTOR, |_el| Ok(())))
+        .append_element_content_handler(lol_html::element!(attrs::META_SELECTOR, |_el| Ok(())))
         .append_document_content_handler(lol_html::doc_comments!(|_c| Ok(())));
     let mut rewriter = HtmlRewriter::new(settings, |c: &[u8]| emitted += c.len() as u64);
     for piece in body.chunks(chunk.max(1)) {
@@ -560,6 +631,32 @@ fn on_comment(
         start,
         end: start + range.len() as u64,
     })
+}
+
+/// The `<meta>` handler: a policy `<meta>` replaces the tag item the `*`
+/// handler just recorded (attributes are read for `<meta>` elements only,
+/// a few per page).
+fn on_meta(shared: &Rc<RefCell<Shared>>, el: &mut Element<'_, '_>) -> Result<(), PipelineError> {
+    let is_policy = el.namespace_uri() == attrs::HTML_NAMESPACE
+        && el
+            .get_attribute("http-equiv")
+            .is_some_and(|e| is_policy_equiv(&e));
+    if !is_policy {
+        return Ok(());
+    }
+    let Some(value) = el
+        .attributes()
+        .iter()
+        .find(|a| a.name() == "content")
+        .and_then(|a| a.value_source_location())
+    else {
+        return Ok(());
+    };
+    let (tag, value) = (el.source_location().bytes(), value.bytes());
+    let mut s = borrow(shared)?;
+    let start = s.abs(tag.start);
+    let value_start = s.abs(value.start);
+    s.mark_policy_meta(start, value_start, value_start + value.len() as u64)
 }
 
 /// The `*` element handler: records where the start tag lies.
