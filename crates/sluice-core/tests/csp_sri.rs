@@ -329,3 +329,95 @@ fn a_streamed_document_is_written_as_it_arrives() {
     b.write_chunk(&page[32..]).unwrap();
     assert!(b.is_streaming());
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A page made of policy `<meta>` elements (any quoting, any
+    /// directives and sources), SRI-pinned and plain tags, inline scripts
+    /// and filler, in any order.
+    fn page() -> impl Strategy<Value = Vec<u8>> {
+        let source = proptest::sample::select(vec![
+            "origin.example",
+            "https://origin.example",
+            "*.example",
+            "https://origin.example/js/",
+            "'self'",
+            "'sha256-abc='",
+            "https://cdn.example",
+            "data:",
+            "https:",
+            "http://origin.example:8080",
+        ]);
+        let directive = (
+            proptest::sample::select(vec![
+                "script-src",
+                "img-src",
+                "connect-src",
+                "default-src",
+                "form-action",
+                "frame-ancestors",
+                "report-uri",
+                "sandbox",
+                "Style-Src",
+            ]),
+            proptest::collection::vec(source, 0..4),
+        )
+            .prop_map(|(name, sources)| format!("{name} {}", sources.join(" ")));
+        let meta = (
+            proptest::collection::vec(directive, 1..4),
+            proptest::sample::select(vec!['"', '\'', ' ']),
+            any::<bool>(),
+        )
+            .prop_map(|(directives, q, report_only)| {
+                let mut policy = directives.join("; ");
+                let equiv = if report_only {
+                    "Content-Security-Policy-Report-Only"
+                } else {
+                    "content-security-policy"
+                };
+                match q {
+                    ' ' => {
+                        policy = policy.replace(' ', "&#32;");
+                        format!("<meta http-equiv={equiv} content={policy}>")
+                    }
+                    '\'' => format!(
+                        "<meta http-equiv='{equiv}' content='{}'>",
+                        policy.replace('\'', "&#39;")
+                    ),
+                    _ => format!("<meta http-equiv=\"{equiv}\" content=\"{policy}\">"),
+                }
+            });
+        let other = proptest::sample::select(vec![
+            "<script src=\"https://origin.example/a.js\" integrity=\"sha384-x\" crossorigin></script>",
+            "<link rel=stylesheet href='//origin.example/s.css' integrity='sha256-y'>",
+            "<link rel=preload href=https://origin.example integrity=z>",
+            "<script src=\"https://origin.example/b.js\"></script>",
+            "<script nonce=\"n\">f('https:\\/\\/origin.example\\/x')</script>",
+            "<main data-u=\"https://origin.example/m\">",
+            "<meta name=x content=\"https://origin.example/og\">",
+            "<p>text https://origin.example</p>",
+        ])
+        .prop_map(str::to_owned);
+        proptest::collection::vec(prop_oneof![meta, other], 0..8)
+            .prop_map(|parts| parts.concat().into_bytes())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn policies_and_pinned_tags_at_any_split(input in page(), cuts in proptest::collection::vec(any::<u16>(), 0..12)) {
+            let whole = html(&input);
+            let mut points: Vec<usize> = cuts.iter().map(|&c| usize::from(c) * input.len() / usize::from(u16::MAX)).collect();
+            points.extend([0, input.len()]);
+            points.sort_unstable();
+            let chunks: Vec<&[u8]> = points.windows(2).map(|w| &input[w[0]..w[1]]).collect();
+            let cfg = config(ContentKind::Html, ContentEncoding::Identity, ContentEncoding::Identity, rules());
+            let got = run_chunks(cfg, chunks).unwrap();
+            prop_assert_eq!(&got, &whole);
+            assert_round_trip_hosts(&input, &whole, &[HOST], "policy page");
+        }
+    }
+}

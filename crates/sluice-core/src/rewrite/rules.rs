@@ -76,15 +76,16 @@ struct Inner {
     rel_plain: Vec<u8>,
     /// `\/\/authority`.
     rel_json: Vec<u8>,
-    /// The same four with the raw prefix ([`super::raw`]) after the
-    /// authority, in the same order.
-    raw: [Vec<u8>; 4],
     /// The shortest buffer that can hold a match: `//` and the shortest
     /// host (`usize::MAX` without hosts).
     shortest_match: usize,
     /// Substring searchers for the two authority markers (`//`, `\/\/`),
     /// for [`Markers`].
     markers: [(memchr::memmem::Finder<'static>, usize); 2],
+    /// The raw forms ([`super::raw`]) of `abs_plain`, `abs_json`,
+    /// `rel_plain` and `rel_json`, in that order: the authority followed
+    /// by the raw prefix. (Last, away from the fields every match reads.)
+    raw: [Vec<u8>; 4],
 }
 
 /// The outcome of looking for the next rewritable URL in a buffer.
@@ -371,16 +372,17 @@ impl RewriteRules {
         if beyond(markers.plain) && beyond(markers.backslash) {
             return 0;
         }
-        self.rewrite_piece_searching::<false>(markers, buf, from, to, out)
+        self.rewrite_piece_searching(markers, buf, from, to, out)
     }
 
     /// [`RewriteRules::rewrite_piece`] into the raw form
     /// ([`super::raw`]): each URL of a rewrite host becomes
     /// `scheme://EDGE/_sluice-raw/path`, which the edge serves
     /// byte-identical to the origin. For start tags whose resource is
-    /// pinned by `integrity`. A URL with an empty path gets the `/` the URL
-    /// standard gives it (`https://host?q` is `https://host/?q`), so the
-    /// prefix is always followed by a path.
+    /// pinned by `integrity`, so rare that it walks the matches one by one
+    /// rather than share the hot loop of the plain form. A URL with an
+    /// empty path gets the `/` the URL standard gives it (`https://host?q`
+    /// is `https://host/?q`), so the prefix is always followed by a path.
     pub(crate) fn rewrite_piece_raw(
         &self,
         buf: &[u8],
@@ -388,13 +390,48 @@ impl RewriteRules {
         to: usize,
         out: &mut Vec<u8>,
     ) -> u64 {
-        self.rewrite_piece_searching::<true>(&mut Markers::default(), buf, from, to, out)
+        let inner = &*self.inner;
+        let piece = &buf[..to.min(buf.len())];
+        let mut markers = Markers::default();
+        let (mut at, mut count) = (from, 0u64);
+        let mut floor = from;
+        while let Found::Match {
+            start,
+            end,
+            replacement,
+        } = self.next_match_in(&mut markers, piece, at, floor, true)
+        {
+            let forms = [
+                &inner.abs_plain,
+                &inner.abs_json,
+                &inner.rel_plain,
+                &inner.rel_json,
+            ];
+            let Some(k) = forms.iter().position(|f| f.as_slice() == replacement) else {
+                break;
+            };
+            if count == 0 {
+                out.reserve(to - from + 32);
+            }
+            out.extend_from_slice(&piece[floor..start]);
+            out.extend_from_slice(&inner.raw[k]);
+            let slash: &[u8] = if k % 2 == 1 { b"\\/" } else { b"/" };
+            if !piece[end..].starts_with(slash) {
+                out.extend_from_slice(slash);
+            }
+            floor = end;
+            at = end;
+            count += 1;
+        }
+        if count > 0 {
+            out.extend_from_slice(&piece[floor..]);
+        }
+        count
     }
 
     /// [`RewriteRules::rewrite_piece`] when the cursor must search or a
-    /// marker lies in the piece; `RAW` writes the raw form (a constant, so
-    /// the common path is compiled without the branch).
-    fn rewrite_piece_searching<const RAW: bool>(
+    /// marker lies in the piece.
+    fn rewrite_piece_searching(
         &self,
         markers: &mut Markers,
         buf: &[u8],
@@ -436,19 +473,13 @@ impl RewriteRules {
                 start,
                 end,
                 replacement,
-            }) = self.at_marker::<RAW>(piece, i, marker_len, is_json, floor, true)
+            }) = self.at_marker(piece, i, marker_len, is_json, floor, true)
             {
                 if count == 0 {
                     out.reserve(to - from + 32);
                 }
                 out.extend_from_slice(&piece[floor..start]);
                 out.extend_from_slice(replacement);
-                if RAW {
-                    let slash: &[u8] = if is_json { b"\\/" } else { b"/" };
-                    if !piece[end..].starts_with(slash) {
-                        out.extend_from_slice(slash);
-                    }
-                }
                 floor = end;
                 at = end;
                 count += 1;
@@ -502,7 +533,7 @@ impl RewriteRules {
             if self.no_host_at(buf, i + marker_len) {
                 continue;
             }
-            if let Some(found) = self.at_marker::<false>(buf, i, marker_len, json, floor, eof) {
+            if let Some(found) = self.at_marker(buf, i, marker_len, json, floor, eof) {
                 return found;
             }
         }
@@ -511,7 +542,7 @@ impl RewriteRules {
 
     /// The decision at one authority marker starting at `i`: a match, a
     /// wait for more bytes, or `None` to go on to the next marker.
-    fn at_marker<const RAW: bool>(
+    fn at_marker(
         &self,
         buf: &[u8],
         i: usize,
@@ -529,10 +560,6 @@ impl RewriteRules {
         let inner = &*self.inner;
         let (start, replacement) = match scheme_before(buf, floor, i) {
             Scheme::Other => return None,
-            Scheme::None if RAW && json => (i, &inner.raw[3]),
-            Scheme::None if RAW => (i, &inner.raw[2]),
-            Scheme::Http(s) if RAW && json => (s, &inner.raw[1]),
-            Scheme::Http(s) if RAW => (s, &inner.raw[0]),
             Scheme::None if json => (i, &inner.rel_json),
             Scheme::None => (i, &inner.rel_plain),
             Scheme::Http(s) if json => (s, &inner.abs_json),
@@ -1057,7 +1084,7 @@ mod tests {
                 }
                 _ => continue,
             };
-            if let Some(found) = r.at_marker::<false>(buf, i, marker_len, json, floor, eof) {
+            if let Some(found) = r.at_marker(buf, i, marker_len, json, floor, eof) {
                 return found;
             }
         }

@@ -32,11 +32,11 @@ impl Quote {
 /// The `http-equiv` values whose `content` is a policy: the enforced one
 /// and `-Report-Only` (which browsers ignore in `<meta>`, but it is
 /// treated like the header of the same name so a policy is never
-/// rewritten, only appended to).
+/// rewritten, only appended to). ASCII case-insensitive and otherwise
+/// exact, as browsers compare `http-equiv`.
 pub(crate) fn is_policy_equiv(equiv: &str) -> bool {
-    let e = equiv.trim_matches(|c: char| c.is_ascii_whitespace());
-    e.eq_ignore_ascii_case("content-security-policy")
-        || e.eq_ignore_ascii_case("content-security-policy-report-only")
+    equiv.eq_ignore_ascii_case("content-security-policy")
+        || equiv.eq_ignore_ascii_case("content-security-policy-report-only")
 }
 
 /// A raw attribute value decoded: the text, and for every byte offset of
@@ -189,12 +189,17 @@ mod tests {
     fn recognises_policy_metas() {
         for yes in [
             "Content-Security-Policy",
-            " content-security-policy ",
             "CONTENT-SECURITY-POLICY-REPORT-ONLY",
         ] {
             assert!(is_policy_equiv(yes), "{yes}");
         }
-        for no in ["refresh", "content-type", "content-security-policyx", ""] {
+        for no in [
+            "refresh",
+            "content-type",
+            "content-security-policyx",
+            " content-security-policy",
+            "",
+        ] {
             assert!(!is_policy_equiv(no), "{no}");
         }
     }

@@ -22,10 +22,5 @@
 /// namespace ([`HTML_NAMESPACE`]).
 pub(super) const RAW_TEXT_SELECTOR: &str = "script, style, noscript";
 
-/// The elements that may hold a policy (`<meta http-equiv=
-/// "Content-Security-Policy" content=...>`); only their attributes are
-/// read, and only for them.
-pub(super) const META_SELECTOR: &str = "meta";
-
 /// The HTML namespace, as lol_html reports it.
 pub(super) const HTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";

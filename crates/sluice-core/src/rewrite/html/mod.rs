@@ -55,8 +55,6 @@ use lol_html::{
     HtmlRewriter, MemorySettings, OutputSink, Selector, Settings,
 };
 
-use crate::http::csp::meta::is_policy_equiv;
-
 use self::source::{Event, Input, Item, Queue, Shared};
 use crate::error::PipelineError;
 use crate::limits::Limits;
@@ -152,7 +150,7 @@ impl HtmlStage {
     ) -> Result<Self, PipelineError> {
         let shared = Rc::new(RefCell::new(Shared::default()));
         let sink_fault = Rc::new(std::cell::Cell::new(false));
-        let [every, raw_text, meta] = selectors()?;
+        let [every, raw_text] = selectors()?;
         let tag_shared = Rc::clone(&shared);
         let tags = ElementContentHandlers::default().element(
             move |el: &mut Element<'_, '_>| -> HandlerResult {
@@ -163,12 +161,6 @@ impl HtmlStage {
         let regions = ElementContentHandlers::default().element(
             move |el: &mut Element<'_, '_>| -> HandlerResult {
                 on_raw_text_element(&region_shared, el).map_err(|e| abort(&region_shared, e))
-            },
-        );
-        let meta_shared = Rc::clone(&shared);
-        let metas = ElementContentHandlers::default().element(
-            move |el: &mut Element<'_, '_>| -> HandlerResult {
-                on_meta(&meta_shared, el).map_err(|e| abort(&meta_shared, e))
             },
         );
         let comment_shared = Rc::clone(&shared);
@@ -182,7 +174,6 @@ impl HtmlStage {
         let settings = parser_settings(encoding, adjust_on_meta, limits)
             .append_element_content_handler((Cow::Owned(every), tags))
             .append_element_content_handler((Cow::Owned(raw_text), regions))
-            .append_element_content_handler((Cow::Owned(meta), metas))
             .append_document_content_handler(comments);
         let sink = Sink {
             shared: Rc::clone(&shared),
@@ -339,28 +330,6 @@ impl HtmlStage {
         for item in self.items.iter().copied() {
             let (start, end) = match item {
                 Item::Tag { start, end } | Item::Comment { start, end } => (start, end),
-                Item::PolicyMeta {
-                    start,
-                    end,
-                    value,
-                    value_end,
-                } => {
-                    let from = self.queue.edits.len();
-                    let (rules, edits) = (&self.rules, &mut self.queue.edits);
-                    let (changed, hashes) = input
-                        .with_contiguous(start, end, &mut self.scratch, |tag| {
-                            let v = (value - start) as usize..(value_end - start) as usize;
-                            policy::augment_meta(tag, v, rules, edits)
-                        })
-                        .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?;
-                    self.meta_hashes |= hashes;
-                    if changed {
-                        let bytes = from..self.queue.edits.len();
-                        self.queue
-                            .push(self.processed, Event::Edit { start, end, bytes })?;
-                    }
-                    continue;
-                }
                 Item::RegionStart(p) => {
                     self.queue.push(self.processed, Event::RegionStart(p))?;
                     continue;
@@ -371,48 +340,44 @@ impl HtmlStage {
                 }
             };
             let from = self.queue.edits.len();
-            let mut count = if start >= chunk_start {
+            let is_tag = matches!(item, Item::Tag { .. });
+            let (count, maybe_meta) = if start >= chunk_start {
                 // Most tags hold no URL of ours: the shared cursor passes
                 // over them with a compare.
                 let local = |p: u64| usize::try_from(p - chunk_start).ok();
                 match (local(start), local(end)) {
-                    (Some(a), Some(b)) if a <= b && b <= chunk.len() => {
+                    (Some(a), Some(b)) if a <= b && b <= chunk.len() => (
                         self.rules
-                            .rewrite_piece(&mut markers, chunk, a, b, &mut self.queue.edits)
-                    }
+                            .rewrite_piece(&mut markers, chunk, a, b, &mut self.queue.edits),
+                        // One byte rules out all but `<m...>` tags.
+                        is_tag && matches!(chunk.get(a + 1), Some(b'm' | b'M')),
+                    ),
                     _ => return Err(PipelineError::internal("HTML item outside the chunk")),
                 }
             } else {
                 // A tag or comment cut by the chunk boundary.
                 let (rules, edits) = (&self.rules, &mut self.queue.edits);
-                input
+                let n = input
                     .with_contiguous(start, end, &mut self.scratch, |b| {
                         rules.rewrite_piece(&mut Markers::default(), b, 0, b.len(), edits)
                     })
-                    .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?
-            };
-            if count > 0 && matches!(item, Item::Tag { .. }) {
-                // Rare: a tag holding a URL of ours. If it also pins its
-                // resource with `integrity`, write the raw form instead.
-                let (rules, edits, encoding) = (&self.rules, &mut self.queue.edits, self.encoding);
-                let raw = input
-                    .with_contiguous(start, end, &mut self.scratch, |tag| {
-                        policy::is_pinned(tag, encoding).then(|| {
-                            edits.truncate(from);
-                            rules.rewrite_piece_raw(tag, 0, tag.len(), edits)
-                        })
-                    })
                     .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?;
-                if let Some(n) = raw {
-                    count = n;
-                }
+                (n, is_tag)
+            };
+            if count == 0 && !maybe_meta {
+                continue;
             }
-            if count > 0 {
-                let bytes = from..self.queue.edits.len();
-                self.queue
-                    .push(self.processed, Event::Edit { start, end, bytes })?;
-                self.rewritten += count;
-            }
+            let special = Special {
+                rules: &self.rules,
+                encoding: self.encoding,
+                scratch: &mut self.scratch,
+                queue: &mut self.queue,
+                processed: self.processed,
+            };
+            let (urls, hashes) =
+                special.edit(input, (start, end), from, count, is_tag, maybe_meta)?;
+            self.rewritten += urls;
+            self.meta_hashes |= hashes;
         }
         emit(
             input,
@@ -441,6 +406,63 @@ impl HtmlStage {
         }
         borrow(&self.shared)?.set_base(keep);
         Ok(())
+    }
+}
+
+/// What the rare tags need of the stage: a tag the plain rewrite changed
+/// (it may be pinned by `integrity`) or an `<m...>` tag (it may be a policy
+/// `<meta>`). Out of the per-tag loop so that loop stays as small as it
+/// was without them.
+struct Special<'a> {
+    rules: &'a RewriteRules,
+    encoding: AsciiCompatibleEncoding,
+    scratch: &'a mut Vec<u8>,
+    queue: &'a mut Queue,
+    processed: u64,
+}
+
+impl Special<'_> {
+    /// The edit of one rare tag or comment at `start..end`, whose plain
+    /// rewrite (`count` URLs) is `queue.edits[from..]`: a policy `<meta>`
+    /// gets the edge appended instead, a pinned tag the raw form. Queues
+    /// the edit; returns the URLs rewritten and whether a policy `<meta>`
+    /// listed hash sources.
+    #[cold]
+    #[inline(never)]
+    fn edit(
+        self,
+        input: Input<'_>,
+        (start, end): (u64, u64),
+        from: usize,
+        count: u64,
+        is_tag: bool,
+        maybe_meta: bool,
+    ) -> Result<(u64, bool), PipelineError> {
+        let (rules, encoding, edits) = (self.rules, self.encoding, &mut self.queue.edits);
+        let tag_edit = input
+            .with_contiguous(start, end, self.scratch, |tag| {
+                if maybe_meta {
+                    if let Some(value) = policy::policy_value(tag, encoding) {
+                        edits.truncate(from);
+                        let (changed, h) = policy::augment_meta(tag, value, rules, edits);
+                        return (changed, 0, h);
+                    }
+                }
+                if count > 0 && is_tag && policy::is_pinned(tag, encoding) {
+                    edits.truncate(from);
+                    let n = rules.rewrite_piece_raw(tag, 0, tag.len(), edits);
+                    return (n > 0, n, false);
+                }
+                (count > 0, count, false)
+            })
+            .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?;
+        let (edited, count, hashes) = tag_edit;
+        if edited {
+            let bytes = from..self.queue.edits.len();
+            self.queue
+                .push(self.processed, Event::Edit { start, end, bytes })?;
+        }
+        Ok((count, hashes))
     }
 }
 
@@ -527,18 +549,14 @@ fn emit(
     Ok(())
 }
 
-/// The three selectors of the stage: every element, the elements whose
-/// content is raw text, and `<meta>` (for policies).
-fn selectors() -> Result<[Selector; 3], PipelineError> {
+/// The two selectors of the stage: every element, and the elements whose
+/// content is raw text.
+fn selectors() -> Result<[Selector; 2], PipelineError> {
     let parse = |s: &str| {
         s.parse::<Selector>()
             .map_err(|_| PipelineError::internal("a built-in selector did not parse"))
     };
-    Ok([
-        parse("*")?,
-        parse(attrs::RAW_TEXT_SELECTOR)?,
-        parse(attrs::META_SELECTOR)?,
-    ])
+    Ok([parse("*")?, parse(attrs::RAW_TEXT_SELECTOR)?])
 }
 
 /// The lol_html settings of an HTML body apart from our handlers, shared
@@ -565,8 +583,8 @@ fn parser_settings<'h>(
 
 /// lol_html alone, with exactly the parser settings and selectors
 /// [`HtmlStage::new`] gives it for a body with this `Content-Type`
-/// `charset` (`*` elements, the raw-text elements, `<meta>`, document
-/// comments, the encoding and the `<meta>` charset watch, non-strict, the memory cap)
+/// `charset` (`*` elements, the raw-text elements, document comments, the
+/// encoding and the `<meta>` charset watch, non-strict, the memory cap)
 /// and handlers that do nothing: the parser's cost floor the benchmarks
 /// compare the HTML rewrite against. It lives here, beside the real
 /// settings, so the two cannot drift apart. Feeds `body` in `chunk`-byte
@@ -591,7 +609,6 @@ pub fn lol_html_floor(
     let settings = parser_settings(encoding, adjust_on_meta, limits)
         .append_element_content_handler(lol_html::element!("*", |_el| Ok(())))
         .append_element_content_handler(lol_html::element!(attrs::RAW_TEXT_SELECTOR, |_el| Ok(())))
-        .append_element_content_handler(lol_html::element!(attrs::META_SELECTOR, |_el| Ok(())))
         .append_document_content_handler(lol_html::doc_comments!(|_c| Ok(())));
     let mut rewriter = HtmlRewriter::new(settings, |c: &[u8]| emitted += c.len() as u64);
     for piece in body.chunks(chunk.max(1)) {
@@ -631,32 +648,6 @@ fn on_comment(
         start,
         end: start + range.len() as u64,
     })
-}
-
-/// The `<meta>` handler: a policy `<meta>` replaces the tag item the `*`
-/// handler just recorded (attributes are read for `<meta>` elements only,
-/// a few per page).
-fn on_meta(shared: &Rc<RefCell<Shared>>, el: &mut Element<'_, '_>) -> Result<(), PipelineError> {
-    let is_policy = el.namespace_uri() == attrs::HTML_NAMESPACE
-        && el
-            .get_attribute("http-equiv")
-            .is_some_and(|e| is_policy_equiv(&e));
-    if !is_policy {
-        return Ok(());
-    }
-    let Some(value) = el
-        .attributes()
-        .iter()
-        .find(|a| a.name() == "content")
-        .and_then(|a| a.value_source_location())
-    else {
-        return Ok(());
-    };
-    let (tag, value) = (el.source_location().bytes(), value.bytes());
-    let mut s = borrow(shared)?;
-    let start = s.abs(tag.start);
-    let value_start = s.abs(value.start);
-    s.mark_policy_meta(start, value_start, value_start + value.len() as u64)
 }
 
 /// The `*` element handler: records where the start tag lies.

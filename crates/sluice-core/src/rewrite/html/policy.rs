@@ -16,18 +16,21 @@
 //!   serves byte-identical, so the hash still matches. `integrity` and
 //!   `crossorigin` are never touched.
 //!
-//! Neither costs the common path anything: policy `<meta>` elements are
-//! found by their own selector (a handful per page, the only elements whose
-//! attributes are parsed), and only a tag that already holds a URL of a
-//! rewrite host is searched for `integrity`, then read again by lol_html
-//! to be sure it is an attribute and not, say, part of a URL.
+//! Neither costs the common path more than a compare: only a start tag
+//! whose name begins with `m` is searched for `content-security-policy`,
+//! only a tag that already holds a URL of a rewrite host is searched for
+//! `integrity`, and only then is the tag read again by lol_html, to be sure
+//! it is an attribute and not, say, part of a URL. (A `meta` selector
+//! would do the same work, but it makes lol_html call a handler for every
+//! `<meta>`, and an attribute selector makes it lex more: both measured
+//! slower on the corpus.)
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::ops::Range;
 
 use lol_html::{element, AsciiCompatibleEncoding, HtmlRewriter, Settings};
 
-use crate::http::csp::meta::{apply, raw_insertions, Decoded, Quote};
+use crate::http::csp::meta::{apply, is_policy_equiv, raw_insertions, Decoded, Quote};
 use crate::http::csp::policy::parse_policy;
 use crate::http::csp::{meta_insertions, policy_has_hashes};
 use crate::rewrite::RewriteRules;
@@ -60,29 +63,78 @@ pub(super) fn augment_meta(
 
 /// Does this start tag carry an `integrity` attribute?
 pub(super) fn is_pinned(tag: &[u8], encoding: AsciiCompatibleEncoding) -> bool {
-    const NAME: &[u8] = b"integrity";
-    tag.windows(NAME.len())
-        .any(|w| w.eq_ignore_ascii_case(NAME))
-        && has_attribute(tag, NAME_STR, encoding)
+    contains_ci(tag, b"integrity")
+        && read_tag(tag, encoding, |el| el.has_attribute("integrity")).unwrap_or(false)
 }
 
-const NAME_STR: &str = "integrity";
+/// Where the `content` value (without quotes) of a policy `<meta>` lies in
+/// `tag`; `None` for any other tag.
+pub(super) fn policy_value(tag: &[u8], encoding: AsciiCompatibleEncoding) -> Option<Range<usize>> {
+    if !is_meta(tag) || !contains_ci(tag, b"content-security-policy") {
+        return None;
+    }
+    read_tag(tag, encoding, |el| {
+        let policy = el.tag_name() == "meta"
+            && el
+                .get_attribute("http-equiv")
+                .is_some_and(|e| is_policy_equiv(&e));
+        let value = el
+            .attributes()
+            .iter()
+            .find(|a| a.name() == "content")
+            .and_then(|a| a.value_source_location());
+        value.filter(|_| policy).map(|v| v.bytes())
+    })
+    .flatten()
+}
 
-/// Reads one start tag with lol_html: does its element have `name`?
-fn has_attribute(tag: &[u8], name: &str, encoding: AsciiCompatibleEncoding) -> bool {
-    let found = Cell::new(false);
-    let seen = Cell::new(false);
+/// Does `hay` contain `needle` (lower-case, ending in a letter), ASCII
+/// case-insensitively? Stops only at the needle's last letter (SIMD
+/// `memchr2`), so a long `<meta content>` costs a scan, not a compare per
+/// byte.
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&last, _)) = needle.split_last() else {
+        return true;
+    };
+    let from = needle.len() - 1;
+    memchr::memchr2_iter(
+        last,
+        last.to_ascii_uppercase(),
+        hay.get(from..).unwrap_or_default(),
+    )
+    .any(|k| hay[k..k + needle.len()].eq_ignore_ascii_case(needle))
+}
+
+/// Is `tag` a `<meta ...>` start tag?
+fn is_meta(tag: &[u8]) -> bool {
+    tag.get(1..5)
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"meta"))
+        && tag
+            .get(5)
+            .is_some_and(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0c' | b'\r' | b'/' | b'>'))
+}
+
+/// Reads one start tag on its own with lol_html and asks `f` about its
+/// element (source locations are then offsets in `tag`).
+fn read_tag<T>(
+    tag: &[u8],
+    encoding: AsciiCompatibleEncoding,
+    f: impl Fn(&lol_html::html_content::Element<'_, '_>) -> T,
+) -> Option<T> {
+    let found = RefCell::new(None);
     let settings = Settings::new()
         .with_encoding(encoding)
         .append_element_content_handler(element!("*", |el| {
-            if !seen.replace(true) {
-                found.set(el.has_attribute(name));
+            let mut found = found.borrow_mut();
+            if found.is_none() {
+                *found = Some(f(el));
             }
             Ok(())
         }));
     let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
     let parsed = rewriter.write(tag).is_ok() && rewriter.end().is_ok();
-    parsed && found.get()
+    let result = found.borrow_mut().take();
+    result.filter(|_| parsed)
 }
 
 #[cfg(test)]
@@ -109,6 +161,37 @@ mod tests {
             "<script src=a>",
         ] {
             assert!(!is_pinned(no.as_bytes(), utf8()), "{no}");
+        }
+    }
+
+    #[test]
+    fn case_insensitive_search() {
+        assert!(contains_ci(
+            b"xx Content-Security-POLICY",
+            b"content-security-policy"
+        ));
+        assert!(contains_ci(b"integrity", b"integrity"));
+        assert!(contains_ci(b"aINTEGRITYb", b"integrity"));
+        assert!(!contains_ci(b"integrit", b"integrity"));
+        assert!(!contains_ci(b"", b"integrity"));
+        assert!(!contains_ci(b"integrity-", b"integrityx"));
+        assert!(is_meta(b"<META>") && is_meta(b"<meta\nx>"));
+        assert!(!is_meta(b"<metadata>") && !is_meta(b"<main>"));
+    }
+
+    #[test]
+    fn finds_the_value_of_policy_metas_only() {
+        let tag = "<META http-equiv=\"Content-Security-Policy\" CONTENT='img-src a'>";
+        let v = policy_value(tag.as_bytes(), utf8()).unwrap();
+        assert_eq!(&tag[v], "img-src a");
+        for no in [
+            "<meta http-equiv=refresh content='0; url=/content-security-policy'>",
+            "<meta name=x content=content-security-policy>",
+            "<meta http-equiv=content-security-policy>",
+            "<main data-x=content-security-policy content=y>",
+            "<meta http-equiv=' content-security-policy' content=y>",
+        ] {
+            assert_eq!(policy_value(no.as_bytes(), utf8()), None, "{no}");
         }
     }
 

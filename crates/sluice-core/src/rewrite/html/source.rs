@@ -21,14 +21,6 @@ pub(super) enum Item {
     Tag { start: u64, end: u64 },
     /// A comment occupies `start..end`.
     Comment { start: u64, end: u64 },
-    /// A `<meta http-equiv="Content-Security-Policy">` start tag occupies
-    /// `start..end`; its `content` value (without quotes) `value..value_end`.
-    PolicyMeta {
-        start: u64,
-        end: u64,
-        value: u64,
-        value_end: u64,
-    },
     /// Raw text of a `<script>`/`<style>`/`<noscript>` starts here.
     RegionStart(u64),
     /// The raw text ends here (where its end tag starts).
@@ -159,9 +151,7 @@ impl Shared {
     /// Records an item; items must come in source order.
     pub(super) fn record(&mut self, item: Item) -> Result<(), PipelineError> {
         let (start, end) = match item {
-            Item::Tag { start, end }
-            | Item::Comment { start, end }
-            | Item::PolicyMeta { start, end, .. } => (start, end),
+            Item::Tag { start, end } | Item::Comment { start, end } => (start, end),
             Item::RegionStart(p) | Item::RegionEnd(p) => (p, p),
         };
         if start < self.last_end {
@@ -172,38 +162,6 @@ impl Shared {
         self.last_end = end;
         self.items.push(item);
         Ok(())
-    }
-
-    /// Turns the start tag just recorded at `start` by the `*` handler
-    /// into a policy `<meta>` (lol_html calls the `*` handler first).
-    pub(super) fn mark_policy_meta(
-        &mut self,
-        start: u64,
-        value: u64,
-        value_end: u64,
-    ) -> Result<(), PipelineError> {
-        match self.items.last_mut() {
-            Some(item @ Item::Tag { .. }) => {
-                let Item::Tag { start: s, end } = *item else {
-                    return Ok(());
-                };
-                if s != start || value < start || value_end < value || value_end > end {
-                    return Err(PipelineError::internal(
-                        "a policy meta outside its start tag",
-                    ));
-                }
-                *item = Item::PolicyMeta {
-                    start,
-                    end,
-                    value,
-                    value_end,
-                };
-                Ok(())
-            }
-            _ => Err(PipelineError::internal(
-                "a policy meta without its start tag",
-            )),
-        }
     }
 }
 
