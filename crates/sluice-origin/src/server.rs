@@ -173,6 +173,7 @@ pub async fn bind(config: ServerConfig) -> io::Result<Bound> {
             slow_headers: config.llm_slow_headers,
         },
         name,
+        sri: crate::content::security::SriResources::new(),
     });
     Ok(Bound { listener, state })
 }

@@ -29,4 +29,6 @@ pub struct AppState {
     pub llm: LlmSettings,
     /// `x-mock-backend` value put on every response.
     pub name: HeaderValue,
+    /// The SRI test resources and their hashes, computed at startup.
+    pub sri: crate::content::security::SriResources,
 }
