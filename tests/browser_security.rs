@@ -50,7 +50,11 @@ fn drive(url: &str, marks: usize) -> Value {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -63,9 +67,21 @@ fn marks(got: &Value) -> Vec<String> {
 
 /// No violation event and no error of any kind.
 fn assert_clean(got: &Value, label: &str) {
-    assert_eq!(got["violations"], Value::Array(vec![]), "{label}: violations");
-    assert_eq!(got["console_errors"], Value::Array(vec![]), "{label}: console");
-    assert_eq!(got["page_errors"], Value::Array(vec![]), "{label}: exceptions");
+    assert_eq!(
+        got["violations"],
+        Value::Array(vec![]),
+        "{label}: violations"
+    );
+    assert_eq!(
+        got["console_errors"],
+        Value::Array(vec![]),
+        "{label}: console"
+    );
+    assert_eq!(
+        got["page_errors"],
+        Value::Array(vec![]),
+        "{label}: exceptions"
+    );
 }
 
 /// The access record of the request for `path` (waits for it).
@@ -121,7 +137,10 @@ fn hash_sources_of_rewritten_inline_scripts_are_added() {
     let resp = get(&stack.edge.url("/security/csp-hashes"), &[]);
     let body = resp.text();
     assert!(!body.contains("origin.example"), "{body}");
-    assert_eq!(access_record(&stack, "/security/csp-hashes")["csp"], "complete");
+    assert_eq!(
+        access_record(&stack, "/security/csp-hashes")["csp"],
+        "complete"
+    );
     let csp = resp.header("content-security-policy").expect("policy");
     assert_eq!(csp.matches("'sha256-").count(), 4, "{csp}");
     assert_eq!(csp.matches("'sha384-").count(), 2, "{csp}");
@@ -137,8 +156,15 @@ fn over_the_cap_the_page_streams_and_the_policy_is_logged_incomplete() {
     assert_eq!(resp.status, 200);
     // The whole page arrived, rewritten, with the origin's policy as it was.
     let body = resp.text();
-    assert!(body.ends_with("</body></html>\n"), "the page streamed to its end");
-    assert_eq!(resp.body, rewritten(&origin.body, &stack), "the plain rewrite");
+    assert!(
+        body.ends_with("</body></html>\n"),
+        "the page streamed to its end"
+    );
+    assert_eq!(
+        resp.body,
+        rewritten(&origin.body, &stack),
+        "the plain rewrite"
+    );
     assert_eq!(
         resp.header("content-security-policy"),
         origin.header("content-security-policy")
@@ -150,7 +176,11 @@ fn over_the_cap_the_page_streams_and_the_policy_is_logged_incomplete() {
     // In the browser exactly the two rewritten scripts are blocked.
     let got = drive(&stack.edge.url("/security/csp-hashes"), 1);
     assert_eq!(marks(&got), ["inline-c"], "{got}");
-    let blocked: Vec<&Value> = got["violations"].as_array().expect("violations").iter().collect();
+    let blocked: Vec<&Value> = got["violations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .collect();
     assert_eq!(blocked.len(), 2, "{got}");
     for v in blocked {
         assert_eq!(v["effectiveDirective"], "script-src-elem", "{v}");
@@ -214,8 +244,8 @@ fn sri_pinned_resources_arrive_byte_identical() {
 /// The page as the core rewrites it for this edge (identity, one chunk).
 fn rewritten(page: &[u8], stack: &Stack) -> Vec<u8> {
     use sluice_core::{ContentEncoding, ContentKind, Pipeline, PipelineConfig, RewriteRules};
-    let rules = RewriteRules::new(["origin.example"], "http", &stack.edge.addr.to_string())
-        .expect("rules");
+    let rules =
+        RewriteRules::new(["origin.example"], "http", &stack.edge.addr.to_string()).expect("rules");
     let config = PipelineConfig::new(
         ContentEncoding::Identity,
         ContentEncoding::Identity,
@@ -292,7 +322,8 @@ fn corpus_pages_show_no_new_csp_or_sri_errors() {
                 .unwrap_or_else(|| panic!("{name} has an origin host in pages.tsv"))
         })
         .collect();
-    let stack = Stack::start_with(|c: EdgeConfig| c.set("publisher.rewrite_hosts", &hosts.join(",")));
+    let stack =
+        Stack::start_with(|c: EdgeConfig| c.set("publisher.rewrite_hosts", &hosts.join(",")));
     for name in pages {
         let path = format!("/pages/{name}");
         let at_origin = drive(&stack.origin.url(&path), 0);
@@ -309,6 +340,9 @@ fn corpus_pages_show_no_new_csp_or_sri_errors() {
             .difference(&sri_errors(&at_origin))
             .cloned()
             .collect();
-        assert!(new_sri.is_empty(), "{name}: SRI errors only through the edge: {new_sri:?}");
+        assert!(
+            new_sri.is_empty(),
+            "{name}: SRI errors only through the edge: {new_sri:?}"
+        );
     }
 }

@@ -379,6 +379,7 @@ pub fn assert_same(got: &[u8], want: &[u8], label: &str) {
 /// - a source appended to a policy (` https://EDGE...` or, in an unquoted
 ///   attribute, `&#32;https://EDGE...`) may appear where the input has no
 ///   such URL;
+///
 /// and every other byte must be equal.
 pub fn assert_round_trip_hosts(input: &[u8], output: &[u8], hosts: &[&str], label: &str) {
     let edge = EDGE.as_bytes();

@@ -54,7 +54,7 @@ enum Target<W: Write> {
         writer: W,
     },
     /// Past the cap: the streaming rewrite.
-    Stream(Pipeline<W>),
+    Stream(Box<Pipeline<W>>),
     /// A spill or write failed; the typed error is in `fault`.
     Failed,
 }
@@ -94,12 +94,12 @@ impl<W: Write> Write for Spill<W> {
                     Ok(p)
                 })
             }
-            Target::Stream(mut p) => p.write_chunk(buf).map(|()| p),
+            Target::Stream(mut p) => p.write_chunk(buf).map(|()| *p),
             Target::Failed => Err(PipelineError::Poisoned),
         };
         match result {
             Ok(p) => {
-                self.target = Target::Stream(p);
+                self.target = Target::Stream(Box::new(p));
                 self.streaming.set(true);
                 Ok(buf.len())
             }

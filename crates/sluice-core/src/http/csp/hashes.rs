@@ -317,7 +317,7 @@ mod tests {
             format!("script-src {}", h(HashAlg::Sha256, NEW)),
         ] {
             let got = complete_hashes(&headers(&[&value]), &doc(OLD), &doc(NEW), None).unwrap();
-            assert_eq!(got.headers.enforce, [value.clone()]);
+            assert_eq!(got.headers.enforce, std::slice::from_ref(&value));
             assert_eq!(got.added, 0);
         }
         // Unchanged documents: nothing to do.
