@@ -168,7 +168,10 @@ pub struct SriResources {
     pub js: String,
     /// `sha384-…` of `js`.
     pub js_integrity: String,
-    /// `site.css`: colours `#sri-target` and names [`SRI_BODY_HOST`].
+    /// `site.css`: colours `#sri-target` and names [`SRI_BODY_HOST`] (in
+    /// a comment and a rule for an element the page does not have: the
+    /// raw stylesheet keeps origin URLs, which a test browser cannot
+    /// reach).
     pub css: String,
     /// `sha384-…` of `css`.
     pub css_integrity: String,
@@ -185,7 +188,7 @@ impl SriResources {
         let css = format!(
             "/* https://{SRI_BODY_HOST}/security/sri/site.css */\n\
              #sri-target {{ color: rgb(1, 2, 3); }}\n\
-             body {{ background-image: url(\"https://{SRI_BODY_HOST}/security/img/a.svg\"); }}\n"
+             #sri-absent {{ background-image: url(\"https://{SRI_BODY_HOST}/security/img/a.svg\"); }}\n"
         );
         let integrity = |s: &str| {
             format!(
