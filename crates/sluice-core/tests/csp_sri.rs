@@ -77,6 +77,21 @@ fn a_meta_policy_keeps_the_origin_and_gains_the_edge() {
 }
 
 #[test]
+fn a_meta_policy_after_body_is_not_a_policy() {
+    // Browsers honour a policy `<meta>` only in `<head>`; after `<body>`
+    // it is an ordinary tag and gets the plain rewrite.
+    let page =
+        "<head><meta http-equiv=Content-Security-Policy content='img-src origin.example'></head>\
+        <BODY><meta http-equiv=Content-Security-Policy content='img-src https://origin.example'>";
+    let want = format!(
+        "<head><meta http-equiv=Content-Security-Policy content='img-src origin.example {SCHEME}://{EDGE}'></head>\
+        <BODY><meta http-equiv=Content-Security-Policy content='img-src {SCHEME}://{EDGE}'>"
+    );
+    assert_eq!(String::from_utf8(html(page.as_bytes())).unwrap(), want);
+    assert_any_split(page.as_bytes(), want.as_bytes());
+}
+
+#[test]
 fn the_meta_policy_equals_the_header_augmentation() {
     let policy =
         "script-src 'self' https://origin.example/js/; report-uri https://origin.example/r";

@@ -127,6 +127,9 @@ pub(crate) struct HtmlStage {
     /// A policy `<meta>` lists hash sources (which streaming cannot
     /// complete).
     meta_hashes: bool,
+    /// No `<body>` start tag seen yet. Browsers honour a policy `<meta>`
+    /// only in `<head>`, so tags are looked at for one only until then.
+    in_head: bool,
     html_memory: usize,
     window_cap: usize,
 }
@@ -194,6 +197,7 @@ impl HtmlStage {
             rewritten: 0,
             encoding,
             meta_hashes: false,
+            in_head: true,
             html_memory: limits.html_memory,
             window_cap: limits.html_memory.saturating_add(limits.max_pending),
         })
@@ -349,8 +353,12 @@ impl HtmlStage {
                     (Some(a), Some(b)) if a <= b && b <= chunk.len() => (
                         self.rules
                             .rewrite_piece(&mut markers, chunk, a, b, &mut self.queue.edits),
-                        // One byte rules out all but `<m...>` tags.
-                        is_tag && matches!(chunk.get(a + 1), Some(b'm' | b'M')),
+                        // In `<head>`, one byte rules out all but
+                        // `<meta>` and `<body>` candidates; after it,
+                        // nothing is read.
+                        is_tag
+                            && self.in_head
+                            && matches!(chunk.get(a + 1), Some(b'm' | b'M' | b'b' | b'B')),
                     ),
                     _ => return Err(PipelineError::internal("HTML item outside the chunk")),
                 }
@@ -362,7 +370,7 @@ impl HtmlStage {
                         rules.rewrite_piece(&mut Markers::default(), b, 0, b.len(), edits)
                     })
                     .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?;
-                (n, is_tag)
+                (n, is_tag && self.in_head)
             };
             if count == 0 && !maybe_meta {
                 continue;
@@ -374,10 +382,10 @@ impl HtmlStage {
                 queue: &mut self.queue,
                 processed: self.processed,
             };
-            let (urls, hashes) =
-                special.edit(input, (start, end), from, count, is_tag, maybe_meta)?;
-            self.rewritten += urls;
-            self.meta_hashes |= hashes;
+            let done = special.edit(input, (start, end), from, count, is_tag, maybe_meta)?;
+            self.rewritten += done.urls;
+            self.meta_hashes |= done.hashes;
+            self.in_head &= !done.body;
         }
         emit(
             input,
@@ -410,9 +418,10 @@ impl HtmlStage {
 }
 
 /// What the rare tags need of the stage: a tag the plain rewrite changed
-/// (it may be pinned by `integrity`) or an `<m...>` tag (it may be a policy
-/// `<meta>`). Out of the per-tag loop so that loop stays as small as it
-/// was without them.
+/// (it may be pinned by `integrity`) or, in `<head>`, an `<m...>` or
+/// `<b...>` tag (a policy `<meta>`, or the `<body>` that ends the search
+/// for one). Out of the per-tag loop so that loop stays as small as it was
+/// without them.
 struct Special<'a> {
     rules: &'a RewriteRules,
     encoding: AsciiCompatibleEncoding,
@@ -425,8 +434,7 @@ impl Special<'_> {
     /// The edit of one rare tag or comment at `start..end`, whose plain
     /// rewrite (`count` URLs) is `queue.edits[from..]`: a policy `<meta>`
     /// gets the edge appended instead, a pinned tag the raw form. Queues
-    /// the edit; returns the URLs rewritten and whether a policy `<meta>`
-    /// listed hash sources.
+    /// the edit; says what it found.
     #[cold]
     #[inline(never)]
     fn edit(
@@ -436,34 +444,67 @@ impl Special<'_> {
         from: usize,
         count: u64,
         is_tag: bool,
-        maybe_meta: bool,
-    ) -> Result<(u64, bool), PipelineError> {
+        in_head: bool,
+    ) -> Result<SpecialDone, PipelineError> {
         let (rules, encoding, edits) = (self.rules, self.encoding, &mut self.queue.edits);
-        let tag_edit = input
+        let plain = SpecialDone {
+            edited: count > 0,
+            urls: count,
+            hashes: false,
+            body: false,
+        };
+        let done = input
             .with_contiguous(start, end, self.scratch, |tag| {
-                if maybe_meta {
+                if in_head {
+                    if policy::is_body(tag) {
+                        return SpecialDone {
+                            body: true,
+                            ..plain
+                        };
+                    }
                     if let Some(value) = policy::policy_value(tag, encoding) {
                         edits.truncate(from);
-                        let (changed, h) = policy::augment_meta(tag, value, rules, edits);
-                        return (changed, 0, h);
+                        let (edited, hashes) = policy::augment_meta(tag, value, rules, edits);
+                        return SpecialDone {
+                            edited,
+                            urls: 0,
+                            hashes,
+                            body: false,
+                        };
                     }
                 }
                 if count > 0 && is_tag && policy::is_pinned(tag, encoding) {
                     edits.truncate(from);
                     let n = rules.rewrite_piece_raw(tag, 0, tag.len(), edits);
-                    return (n > 0, n, false);
+                    return SpecialDone {
+                        edited: n > 0,
+                        urls: n,
+                        ..plain
+                    };
                 }
-                (count > 0, count, false)
+                plain
             })
             .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?;
-        let (edited, count, hashes) = tag_edit;
-        if edited {
+        if done.edited {
             let bytes = from..self.queue.edits.len();
             self.queue
                 .push(self.processed, Event::Edit { start, end, bytes })?;
         }
-        Ok((count, hashes))
+        Ok(done)
     }
+}
+
+/// What [`Special::edit`] did.
+#[derive(Debug, Clone, Copy)]
+struct SpecialDone {
+    /// An edit was queued.
+    edited: bool,
+    /// URLs rewritten by it.
+    urls: u64,
+    /// A policy `<meta>` lists hash sources.
+    hashes: bool,
+    /// The tag is `<body>`: no policy `<meta>` counts after it.
+    body: bool,
 }
 
 /// Grows `v` for `more` bytes geometrically but never past `cap`: a plain

@@ -107,8 +107,17 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Is `tag` a `<meta ...>` start tag?
 fn is_meta(tag: &[u8]) -> bool {
-    tag.get(1..5)
-        .is_some_and(|n| n.eq_ignore_ascii_case(b"meta"))
+    is_named(tag, b"meta")
+}
+
+/// Is `tag` the `<body ...>` start tag?
+pub(super) fn is_body(tag: &[u8]) -> bool {
+    is_named(tag, b"body")
+}
+
+/// Does the start tag `tag` have this (4-letter, lower-case) name?
+fn is_named(tag: &[u8], name: &[u8; 4]) -> bool {
+    tag.get(1..5).is_some_and(|n| n.eq_ignore_ascii_case(name))
         && tag
             .get(5)
             .is_some_and(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0c' | b'\r' | b'/' | b'>'))
@@ -177,6 +186,7 @@ mod tests {
         assert!(!contains_ci(b"integrity-", b"integrityx"));
         assert!(is_meta(b"<META>") && is_meta(b"<meta\nx>"));
         assert!(!is_meta(b"<metadata>") && !is_meta(b"<main>"));
+        assert!(is_body(b"<BODY class=x>") && !is_body(b"<bodyx>") && !is_body(b"<b>"));
     }
 
     #[test]
