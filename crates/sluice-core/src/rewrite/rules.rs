@@ -82,10 +82,6 @@ struct Inner {
     /// Substring searchers for the two authority markers (`//`, `\/\/`),
     /// for [`Markers`].
     markers: [(memchr::memmem::Finder<'static>, usize); 2],
-    /// The raw forms ([`super::raw`]) of `abs_plain`, `abs_json`,
-    /// `rel_plain` and `rel_json`, in that order: the authority followed
-    /// by the raw prefix. (Last, away from the fields every match reads.)
-    raw: [Vec<u8>; 4],
 }
 
 /// The outcome of looking for the next rewritable URL in a buffer.
@@ -244,17 +240,8 @@ impl RewriteRules {
         let cat = |parts: &[&[u8]]| parts.concat();
         let a = authority.as_bytes();
         let s = scheme.as_bytes();
-        let p = super::raw::RAW_PATH_PREFIX.as_bytes();
-        let p_json = super::raw::RAW_PATH_PREFIX.replace('/', "\\/");
-        let p_json = p_json.as_bytes();
         Ok(Self {
             inner: Arc::new(Inner {
-                raw: [
-                    cat(&[s, b"://", a, p]),
-                    cat(&[s, b":\\/\\/", a, p_json]),
-                    cat(&[b"//", a, p]),
-                    cat(&[b"\\/\\/", a, p_json]),
-                ],
                 abs_plain: cat(&[s, b"://", a]),
                 abs_json: cat(&[s, b":\\/\\/", a]),
                 rel_plain: cat(&[b"//", a]),
@@ -414,8 +401,16 @@ impl RewriteRules {
                 out.reserve(to - from + 32);
             }
             out.extend_from_slice(&piece[floor..start]);
-            out.extend_from_slice(&inner.raw[k]);
-            let slash: &[u8] = if k % 2 == 1 { b"\\/" } else { b"/" };
+            // The authority, then the prefix (its `/` escaped in JSON).
+            // Built here rather than stored with the rules: this path is
+            // rare, and a field more measurably slowed every match.
+            out.extend_from_slice(replacement);
+            let json = k % 2 == 1;
+            if json {
+                out.extend_from_slice(b"\\");
+            }
+            out.extend_from_slice(super::raw::RAW_PATH_PREFIX.as_bytes());
+            let slash: &[u8] = if json { b"\\/" } else { b"/" };
             if !piece[end..].starts_with(slash) {
                 out.extend_from_slice(slash);
             }

@@ -345,21 +345,34 @@ impl HtmlStage {
             };
             let from = self.queue.edits.len();
             let is_tag = matches!(item, Item::Tag { .. });
-            let (count, maybe_meta) = if start >= chunk_start {
+            let (count, maybe_meta, first) = if start >= chunk_start {
                 // Most tags hold no URL of ours: the shared cursor passes
                 // over them with a compare.
                 let local = |p: u64| usize::try_from(p - chunk_start).ok();
                 match (local(start), local(end)) {
-                    (Some(a), Some(b)) if a <= b && b <= chunk.len() => (
-                        self.rules
-                            .rewrite_piece(&mut markers, chunk, a, b, &mut self.queue.edits),
+                    (Some(a), Some(b)) if a <= b && b <= chunk.len() => {
+                        let count = self.rules.rewrite_piece(
+                            &mut markers,
+                            chunk,
+                            a,
+                            b,
+                            &mut self.queue.edits,
+                        );
                         // In `<head>`, one byte rules out all but
                         // `<meta>` and `<body>` candidates; after it,
-                        // nothing is read.
-                        is_tag
-                            && self.in_head
-                            && matches!(chunk.get(a + 1), Some(b'm' | b'M' | b'b' | b'B')),
-                    ),
+                        // it is read only for tags that changed.
+                        let head = is_tag && self.in_head;
+                        let first = if head || count > 0 {
+                            chunk.get(a + 1).copied().unwrap_or(0)
+                        } else {
+                            0
+                        };
+                        (
+                            count,
+                            head && matches!(first, b'm' | b'M' | b'b' | b'B'),
+                            first,
+                        )
+                    }
                     _ => return Err(PipelineError::internal("HTML item outside the chunk")),
                 }
             } else {
@@ -370,9 +383,26 @@ impl HtmlStage {
                         rules.rewrite_piece(&mut Markers::default(), b, 0, b.len(), edits)
                     })
                     .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?;
-                (n, is_tag && self.in_head)
+                // The byte after `<`, wherever it lies (the same byte the
+                // chunk branch reads, so a split changes no decision).
+                let first = input
+                    .slices(start + 1, (start + 2).min(end))
+                    .and_then(|(a, b)| a.first().or(b.first()).copied())
+                    .unwrap_or(0);
+                let head = is_tag && self.in_head;
+                (n, head && matches!(first, b'm' | b'M' | b'b' | b'B'), first)
             };
             if count == 0 && !maybe_meta {
+                continue;
+            }
+            // Only `<script>` and `<link>` take `integrity`; any other
+            // changed tag is queued here, as it always was.
+            let maybe_pinned = is_tag && matches!(first, b's' | b'S' | b'l' | b'L');
+            if !maybe_meta && !maybe_pinned {
+                let bytes = from..self.queue.edits.len();
+                self.queue
+                    .push(self.processed, Event::Edit { start, end, bytes })?;
+                self.rewritten += count;
                 continue;
             }
             let special = Special {
@@ -382,7 +412,7 @@ impl HtmlStage {
                 queue: &mut self.queue,
                 processed: self.processed,
             };
-            let done = special.edit(input, (start, end), from, count, is_tag, maybe_meta)?;
+            let done = special.edit(input, (start, end), from, count, maybe_pinned, maybe_meta)?;
             self.rewritten += done.urls;
             self.meta_hashes |= done.hashes;
             self.in_head &= !done.body;
@@ -417,8 +447,9 @@ impl HtmlStage {
     }
 }
 
-/// What the rare tags need of the stage: a tag the plain rewrite changed
-/// (it may be pinned by `integrity`) or, in `<head>`, an `<m...>` or
+/// What the rare tags need of the stage: a `<s...>` or `<l...>` tag the
+/// plain rewrite changed (a `<script>` or `<link>` may be pinned by
+/// `integrity`) or, in `<head>`, an `<m...>` or
 /// `<b...>` tag (a policy `<meta>`, or the `<body>` that ends the search
 /// for one). Out of the per-tag loop so that loop stays as small as it was
 /// without them.
@@ -443,7 +474,7 @@ impl Special<'_> {
         (start, end): (u64, u64),
         from: usize,
         count: u64,
-        is_tag: bool,
+        maybe_pinned: bool,
         in_head: bool,
     ) -> Result<SpecialDone, PipelineError> {
         let (rules, encoding, edits) = (self.rules, self.encoding, &mut self.queue.edits);
@@ -473,7 +504,7 @@ impl Special<'_> {
                         };
                     }
                 }
-                if count > 0 && is_tag && policy::is_pinned(tag, encoding) {
+                if count > 0 && maybe_pinned && policy::is_pinned(tag, encoding) {
                     edits.truncate(from);
                     let n = rules.rewrite_piece_raw(tag, 0, tag.len(), edits);
                     return SpecialDone {

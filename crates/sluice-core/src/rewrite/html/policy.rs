@@ -9,18 +9,19 @@
 //!   where a rewrite host is allowed (`crate::http::csp`), inside the
 //!   attribute value, escaped for its quoting; every other byte of the tag
 //!   stays.
-//! - A tag with an `integrity` attribute (`<script src integrity>`,
-//!   `<link rel=stylesheet|modulepreload|preload href integrity>`, or any
-//!   other element that has one) holding a URL of a rewrite host: its URLs
+//! - A `<script>` or `<link>` (`rel=stylesheet|modulepreload|preload`)
+//!   with an `integrity` attribute (the only elements HTML checks it on)
+//!   holding a URL of a rewrite host: its URLs
 //!   take the raw form (`crate::rewrite::RAW_PATH_PREFIX`), which the edge
 //!   serves byte-identical, so the hash still matches. `integrity` and
 //!   `crossorigin` are never touched.
 //!
-//! Neither costs the common path more than a compare: only a start tag
-//! whose name begins with `m` is searched for `content-security-policy`,
-//! only a tag that already holds a URL of a rewrite host is searched for
-//! `integrity`, and only then is the tag read again by lol_html, to be sure
-//! it is an attribute and not, say, part of a URL. (A `meta` selector
+//! Neither costs the common path more than a compare: only a start tag in
+//! `<head>` whose name begins with `m` is searched for
+//! `content-security-policy` (`<body>` ends that search), only an `<s...>`
+//! or `<l...>` tag that already holds a URL of a rewrite host is searched
+//! for `integrity`, and only then is the tag read again by lol_html, to be
+//! sure it is an attribute and not, say, part of a URL. (A `meta` selector
 //! would do the same work, but it makes lol_html call a handler for every
 //! `<meta>`, and an attribute selector makes it lex more: both measured
 //! slower on the corpus.)
