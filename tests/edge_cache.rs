@@ -6,6 +6,8 @@
 //! the origin's `request` events (filtered by that tag) count what reached
 //! the origin. Bodies are checked byte for byte against the rewritten
 //! document (`GenDoc::checker`).
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{mpsc, Barrier};
 use std::time::{Duration, Instant};

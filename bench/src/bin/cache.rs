@@ -21,6 +21,8 @@
 //! median over pages of each page's median ratio.
 //!
 //! `cargo run --release -p sluice-bench --bin cache -- [rounds]`
+// Test and benchmark code: a failed unwrap or expect stops it, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

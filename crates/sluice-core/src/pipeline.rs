@@ -224,6 +224,16 @@ impl<W: Write> Pipeline<W> {
         }
     }
 
+    /// True once the HTML rewrite has seen a `<meta
+    /// http-equiv="Content-Security-Policy">` that lists hash sources.
+    /// Streaming cannot add the hashes of rewritten inline scripts to it
+    /// (they are only known after the `<meta>` went out), so the adapter
+    /// logs the policy as incomplete; the buffered path completes it
+    /// ([`crate::http::csp::BufferedHtml`]).
+    pub fn saw_meta_hash_policy(&self) -> bool {
+        self.stage.saw_meta_hash_policy()
+    }
+
     fn guard(
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<(), PipelineError>,

@@ -10,6 +10,8 @@
 //! `RewriteFingerprint::from_settings` of the settings loaded for the
 //! request. These tests take the same path from Config Store strings
 //! (`Settings::from_lookup`) to the key.
+// Test and benchmark code: a failed unwrap or expect stops it, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sluice_core::cache::key::{CacheKey, CodingClass, KeyInput, RewriteFingerprint};
 use sluice_core::settings::Settings;

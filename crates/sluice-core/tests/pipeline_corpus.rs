@@ -263,3 +263,133 @@ fn one_byte_chunks_compressed() {
         }
     }
 }
+
+/// The corpus pages with a policy `<meta>` or `integrity=`, each with an
+/// extra rewrite host that their policy or pinned tags name, so the real
+/// pages go through the append-only policy edit and the raw form.
+fn security_pages() -> Vec<(&'static Page, Vec<String>)> {
+    let extra = [
+        ("toc-missing.html", "goat.hakibenita.com"),
+        ("gitlab-blog.html", "www.googletagmanager.com"),
+        ("folha.html", "www1.folha.uol.com.br"),
+        ("medicalnewstoday.html", "maxcdn.bootstrapcdn.com"),
+        ("videos-1.html", "cdn.vox-cdn.com"),
+        ("article-author-tag.html", "www.atlasobscura.com"),
+    ];
+    extra
+        .iter()
+        .map(|(name, host)| {
+            let page = corpus()
+                .iter()
+                .find(|p| p.name == *name)
+                .unwrap_or_else(|| panic!("{name} is in the corpus"));
+            let mut hosts = vec![(*host).to_owned()];
+            if let Some(own) = &page.host {
+                if own != host {
+                    hosts.push(own.clone());
+                }
+            }
+            (page, hosts)
+        })
+        .collect()
+}
+
+/// `(name, value)` of every `integrity`/`crossorigin` attribute and the
+/// `content` of every policy `<meta>`, via an independent lol_html pass.
+fn security_attributes(html: &[u8]) -> (Vec<(String, String)>, Vec<String>) {
+    use lol_html::{element, HtmlRewriter, Settings};
+    let pins = std::cell::RefCell::new(Vec::new());
+    let policies = std::cell::RefCell::new(Vec::new());
+    {
+        let mut rw = HtmlRewriter::new(
+            Settings::new().append_element_content_handler(element!("*", |el| {
+                for a in el.attributes() {
+                    if matches!(a.name().as_str(), "integrity" | "crossorigin" | "nonce") {
+                        pins.borrow_mut().push((a.name(), a.value()));
+                    }
+                }
+                let policy = el.tag_name() == "meta"
+                    && el
+                        .get_attribute("http-equiv")
+                        .is_some_and(|e| e.eq_ignore_ascii_case("content-security-policy"));
+                if policy {
+                    policies
+                        .borrow_mut()
+                        .push(el.get_attribute("content").unwrap_or_default());
+                }
+                Ok(())
+            })),
+            |_: &[u8]| {},
+        );
+        rw.write(html).unwrap();
+        rw.end().unwrap();
+    }
+    (pins.into_inner(), policies.into_inner())
+}
+
+#[test]
+fn security_pages_keep_their_protections_at_any_split() {
+    let mut raw_urls = 0;
+    let mut augmented = 0;
+    for (page, hosts) in security_pages() {
+        let rules = sluice_core::RewriteRules::new(&hosts, SCHEME, EDGE).unwrap();
+        let want = rewrite_whole(ContentKind::Html, rules.clone(), &page.bytes);
+        let host_refs: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        assert_round_trip_hosts(&page.bytes, &want, &host_refs, &page.name);
+        // integrity, crossorigin and nonce values are byte-identical.
+        let (pins_before, policies_before) = security_attributes(&page.bytes);
+        let (pins_after, policies_after) = security_attributes(&want);
+        assert_eq!(pins_after, pins_before, "{}", page.name);
+        // Each policy keeps everything it had and only gains sources.
+        assert_eq!(policies_after.len(), policies_before.len());
+        let appended = format!(" {SCHEME}://{EDGE}");
+        for (before, after) in policies_before.iter().zip(&policies_after) {
+            // Take the appended sources out again: the original is left.
+            let mut stripped = after.clone();
+            while let Some(at) = stripped.find(&appended) {
+                let tail = &stripped[at + appended.len()..];
+                let len = tail.find([' ', ';', '\'']).unwrap_or(tail.len());
+                stripped.replace_range(at..at + appended.len() + len, "");
+            }
+            assert_eq!(&stripped, before, "{}", page.name);
+            if after != before {
+                augmented += 1;
+            }
+        }
+        raw_urls += String::from_utf8_lossy(&want)
+            .matches("/_sluice-raw/")
+            .count();
+        // Chunk boundaries change nothing, down to one byte.
+        for enc in [ContentEncoding::Identity, ContentEncoding::Gzip] {
+            let encoded = encode(enc, &page.bytes);
+            let label = format!("{} {enc}", page.name);
+            let mut rng = rng_for(&label);
+            let cfg = || {
+                config(
+                    ContentKind::Html,
+                    enc,
+                    ContentEncoding::Identity,
+                    rules.clone(),
+                )
+            };
+            let got = run_chunks(cfg(), random_chunks(&encoded, &mut rng)).unwrap();
+            assert_same(&got, &want, &label);
+        }
+        let ones = run_chunks(
+            config(
+                ContentKind::Html,
+                ContentEncoding::Identity,
+                ContentEncoding::Identity,
+                rules,
+            ),
+            page.bytes.chunks(1),
+        )
+        .unwrap();
+        assert_same(&ones, &want, &format!("{} 1-byte", page.name));
+    }
+    // The pages really take the new paths: two policies gain the edge
+    // (toc-missing, gitlab-blog) and the pinned tags of two pages their
+    // raw form (medicalnewstoday's stylesheet, videos-1's scripts).
+    assert!(augmented >= 2, "{augmented} policies augmented");
+    assert!(raw_urls >= 3, "{raw_urls} raw URLs");
+}

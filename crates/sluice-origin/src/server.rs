@@ -174,6 +174,7 @@ pub async fn bind(config: ServerConfig) -> io::Result<Bound> {
         },
         name,
         faults: FaultGate::default(),
+        sri: crate::content::security::SriResources::new(),
     });
     Ok(Bound { listener, state })
 }

@@ -32,4 +32,6 @@ pub struct AppState {
     pub name: HeaderValue,
     /// The `once=` / `later=` tokens seen so far.
     pub faults: FaultGate,
+    /// The SRI test resources and their hashes, computed at startup.
+    pub sri: crate::content::security::SriResources,
 }

@@ -2,6 +2,8 @@
 //! some requests and not on others (what a cache in front of the origin
 //! needs: a broken fill then a good refetch, or a stored page whose
 //! refresh fails).
+// Test code: a failed unwrap or expect fails the test, as it should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -49,6 +49,10 @@ pub enum PassReason {
     NothingToRewrite,
     /// A partial response (`206`): rewriting would break byte offsets.
     Partial,
+    /// A raw URL (`crate::rewrite::strip_raw_prefix`): a resource pinned
+    /// by Subresource Integrity, served byte-identical to the origin. The
+    /// router knows it from the request path, before `classify`.
+    Raw,
 }
 
 impl PassReason {
@@ -62,6 +66,7 @@ impl PassReason {
             PassReason::Attachment => "attachment",
             PassReason::NothingToRewrite => "nothing_to_rewrite",
             PassReason::Partial => "partial",
+            PassReason::Raw => "raw",
         }
     }
 }

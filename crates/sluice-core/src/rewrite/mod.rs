@@ -3,13 +3,15 @@
 //! HTML rewriter), dispatched by `Stage` so one pipeline type serves every
 //! content kind.
 
-mod charset;
+pub(crate) mod charset;
 mod html;
+mod raw;
 mod replacer;
 mod rules;
 
 #[doc(hidden)]
 pub use html::lol_html_floor;
+pub use raw::{strip_raw_prefix, RAW_PATH_PREFIX};
 pub use rules::RewriteRules;
 
 use crate::content_kind::ContentKind;
@@ -95,6 +97,14 @@ impl Stage {
             Self::Passthrough => Ok(()),
             Self::Replace(r) => r.finish(out),
             Self::Html(h) => h.finish(out),
+        }
+    }
+
+    /// Has the HTML stage seen a `<meta>` policy with hash sources?
+    pub(crate) fn saw_meta_hash_policy(&self) -> bool {
+        match self {
+            Self::Html(h) => h.saw_meta_hash_policy(),
+            Self::Passthrough | Self::Replace(_) => false,
         }
     }
 

@@ -8,6 +8,7 @@ mod bytes;
 mod check;
 mod gen;
 mod rng;
+pub mod security;
 mod tokens;
 
 pub use bytes::{fill, BLOCK_SIZE};

@@ -13,6 +13,7 @@ mod misc;
 mod ndjson;
 mod pages;
 mod plan;
+mod security;
 mod sse;
 mod status;
 mod upload;
@@ -137,6 +138,7 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<ResBody>
         ["dispatch", "counter", "step"] => dispatch::step(ctx, req).await,
         ["dispatch", "counter", "close"] => dispatch::close(ctx, req).await,
         ["plan", "upstream"] => plan::upstream(ctx, req.method()),
+        ["security", rest @ ..] => security::serve(ctx, req.method(), rest),
         ["__events"] => events::serve(ctx, req.method()),
         _ => Err(RouteError::NotFound(path.clone())),
     }

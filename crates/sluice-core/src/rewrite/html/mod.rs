@@ -25,6 +25,12 @@
 //!    region bytes stream through a [`StreamReplacer`]. Only what lol_html
 //!    has not emitted yet (a token cut by the chunk boundary) is kept.
 //!
+//! Two kinds of start tag get a different edit than the plain rewrite
+//! (see `policy`): a `<meta http-equiv="Content-Security-Policy">` has the
+//! edge *appended* to its policy (a rewrite would remove the origin from
+//! it), and a tag carrying `integrity` has its URLs rewritten into the
+//! raw form, which the edge serves byte-identical to the origin.
+//!
 //! Comments are rewritten whole, as one edit: IE conditional comments
 //! (`<!--[if lt IE 9]><script src=...>`) carry real markup, and a comment
 //! is complete before lol_html hands it over. `<noscript>` is raw text to a
@@ -35,6 +41,7 @@
 //! region either.
 
 mod attrs;
+mod policy;
 mod source;
 
 use std::borrow::Cow;
@@ -115,6 +122,14 @@ pub(crate) struct HtmlStage {
     in_region: bool,
     /// URLs rewritten in tags and comments.
     rewritten: u64,
+    /// The document's encoding, for the rare tag read again (`policy`).
+    encoding: AsciiCompatibleEncoding,
+    /// A policy `<meta>` lists hash sources (which streaming cannot
+    /// complete).
+    meta_hashes: bool,
+    /// No `<body>` start tag seen yet. Browsers honour a policy `<meta>`
+    /// only in `<head>`, so tags are looked at for one only until then.
+    in_head: bool,
     html_memory: usize,
     window_cap: usize,
 }
@@ -180,6 +195,9 @@ impl HtmlStage {
             processed: 0,
             in_region: false,
             rewritten: 0,
+            encoding,
+            meta_hashes: false,
+            in_head: true,
             html_memory: limits.html_memory,
             window_cap: limits.html_memory.saturating_add(limits.max_pending),
         })
@@ -188,6 +206,11 @@ impl HtmlStage {
     /// URLs rewritten so far (tags, comments and raw-text regions).
     pub(crate) fn rewritten(&self) -> u64 {
         self.rewritten + self.region.rewritten()
+    }
+
+    /// Has a policy `<meta>` with hash sources been seen?
+    pub(crate) fn saw_meta_hash_policy(&self) -> bool {
+        self.meta_hashes
     }
 
     pub(crate) fn push(
@@ -321,32 +344,78 @@ impl HtmlStage {
                 }
             };
             let from = self.queue.edits.len();
-            let count = if start >= chunk_start {
+            let is_tag = matches!(item, Item::Tag { .. });
+            let (count, maybe_meta, first) = if start >= chunk_start {
                 // Most tags hold no URL of ours: the shared cursor passes
                 // over them with a compare.
                 let local = |p: u64| usize::try_from(p - chunk_start).ok();
                 match (local(start), local(end)) {
                     (Some(a), Some(b)) if a <= b && b <= chunk.len() => {
-                        self.rules
-                            .rewrite_piece(&mut markers, chunk, a, b, &mut self.queue.edits)
+                        let count = self.rules.rewrite_piece(
+                            &mut markers,
+                            chunk,
+                            a,
+                            b,
+                            &mut self.queue.edits,
+                        );
+                        // In `<head>`, one byte rules out all but
+                        // `<meta>` and `<body>` candidates; after it,
+                        // it is read only for tags that changed.
+                        let head = is_tag && self.in_head;
+                        let first = if head || count > 0 {
+                            chunk.get(a + 1).copied().unwrap_or(0)
+                        } else {
+                            0
+                        };
+                        (
+                            count,
+                            head && matches!(first, b'm' | b'M' | b'b' | b'B'),
+                            first,
+                        )
                     }
                     _ => return Err(PipelineError::internal("HTML item outside the chunk")),
                 }
             } else {
                 // A tag or comment cut by the chunk boundary.
                 let (rules, edits) = (&self.rules, &mut self.queue.edits);
-                input
+                let n = input
                     .with_contiguous(start, end, &mut self.scratch, |b| {
                         rules.rewrite_piece(&mut Markers::default(), b, 0, b.len(), edits)
                     })
-                    .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?
+                    .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?;
+                // The byte after `<`, wherever it lies (the same byte the
+                // chunk branch reads, so a split changes no decision).
+                let first = input
+                    .slices(start + 1, (start + 2).min(end))
+                    .and_then(|(a, b)| a.first().or(b.first()).copied())
+                    .unwrap_or(0);
+                let head = is_tag && self.in_head;
+                (n, head && matches!(first, b'm' | b'M' | b'b' | b'B'), first)
             };
-            if count > 0 {
+            if count == 0 && !maybe_meta {
+                continue;
+            }
+            // Only `<script>` and `<link>` take `integrity`; any other
+            // changed tag is queued here, as it always was.
+            let maybe_pinned = is_tag && matches!(first, b's' | b'S' | b'l' | b'L');
+            if !maybe_meta && !maybe_pinned {
                 let bytes = from..self.queue.edits.len();
                 self.queue
                     .push(self.processed, Event::Edit { start, end, bytes })?;
                 self.rewritten += count;
+                continue;
             }
+            let special = Special {
+                rules: &self.rules,
+                encoding: self.encoding,
+                scratch: &mut self.scratch,
+                queue: &mut self.queue,
+                processed: self.processed,
+            };
+            let done = special.edit(input, (start, end), from, count, maybe_pinned, maybe_meta)?;
+            self.rewritten += done.urls;
+            self.meta_hashes |= done.hashes;
+            self.in_head &= !done.body;
         }
         emit(
             input,
@@ -376,6 +445,97 @@ impl HtmlStage {
         borrow(&self.shared)?.set_base(keep);
         Ok(())
     }
+}
+
+/// What the rare tags need of the stage: a `<s...>` or `<l...>` tag the
+/// plain rewrite changed (a `<script>` or `<link>` may be pinned by
+/// `integrity`) or, in `<head>`, an `<m...>` or
+/// `<b...>` tag (a policy `<meta>`, or the `<body>` that ends the search
+/// for one). Out of the per-tag loop so that loop stays as small as it was
+/// without them.
+struct Special<'a> {
+    rules: &'a RewriteRules,
+    encoding: AsciiCompatibleEncoding,
+    scratch: &'a mut Vec<u8>,
+    queue: &'a mut Queue,
+    processed: u64,
+}
+
+impl Special<'_> {
+    /// The edit of one rare tag or comment at `start..end`, whose plain
+    /// rewrite (`count` URLs) is `queue.edits[from..]`: a policy `<meta>`
+    /// gets the edge appended instead, a pinned tag the raw form. Queues
+    /// the edit; says what it found.
+    #[cold]
+    #[inline(never)]
+    fn edit(
+        self,
+        input: Input<'_>,
+        (start, end): (u64, u64),
+        from: usize,
+        count: u64,
+        maybe_pinned: bool,
+        in_head: bool,
+    ) -> Result<SpecialDone, PipelineError> {
+        let (rules, encoding, edits) = (self.rules, self.encoding, &mut self.queue.edits);
+        let plain = SpecialDone {
+            edited: count > 0,
+            urls: count,
+            hashes: false,
+            body: false,
+        };
+        let done = input
+            .with_contiguous(start, end, self.scratch, |tag| {
+                if in_head {
+                    if policy::is_body(tag) {
+                        return SpecialDone {
+                            body: true,
+                            ..plain
+                        };
+                    }
+                    if let Some(value) = policy::policy_value(tag, encoding) {
+                        edits.truncate(from);
+                        let (edited, hashes) = policy::augment_meta(tag, value, rules, edits);
+                        return SpecialDone {
+                            edited,
+                            urls: 0,
+                            hashes,
+                            body: false,
+                        };
+                    }
+                }
+                if count > 0 && maybe_pinned && policy::is_pinned(tag, encoding) {
+                    edits.truncate(from);
+                    let n = rules.rewrite_piece_raw(tag, 0, tag.len(), edits);
+                    return SpecialDone {
+                        edited: n > 0,
+                        urls: n,
+                        ..plain
+                    };
+                }
+                plain
+            })
+            .ok_or_else(|| PipelineError::internal("HTML item outside the input"))?;
+        if done.edited {
+            let bytes = from..self.queue.edits.len();
+            self.queue
+                .push(self.processed, Event::Edit { start, end, bytes })?;
+        }
+        Ok(done)
+    }
+}
+
+/// What [`Special::edit`] did.
+#[derive(Debug, Clone, Copy)]
+struct SpecialDone {
+    /// An edit was queued.
+    edited: bool,
+    /// URLs rewritten by it.
+    urls: u64,
+    /// A policy `<meta>` lists hash sources.
+    hashes: bool,
+    /// The tag is `<body>`: no policy `<meta>` counts after it.
+    body: bool,
 }
 
 /// Grows `v` for `more` bytes geometrically but never past `cap`: a plain

@@ -40,6 +40,7 @@ mod host;
 mod markers;
 mod matcher;
 mod piece;
+mod raw_form;
 mod scheme;
 #[cfg(test)]
 mod tests;

@@ -333,3 +333,64 @@ proptest::proptest! {
         }
     }
 }
+
+fn raw(r: &RewriteRules, s: &str) -> String {
+    let mut out = Vec::new();
+    if r.rewrite_piece_raw(s.as_bytes(), 0, s.len(), &mut out) == 0 {
+        return s.to_owned();
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn raw_form_puts_the_prefix_before_the_origin_path() {
+    let r = rules(&["origin.example", "origin.example:8080"]);
+    for (from, to) in [
+        (
+            "<script src=\"https://origin.example/app.js?v=1\" integrity=x>",
+            "<script src=\"https://edge.test/_sluice-raw/app.js?v=1\" integrity=x>",
+        ),
+        (
+            "<link href='//ORIGIN.EXAMPLE/a/b.css'>",
+            "<link href='//edge.test/_sluice-raw/a/b.css'>",
+        ),
+        (
+            "http://origin.example:8080/x",
+            "https://edge.test/_sluice-raw/x",
+        ),
+        // An empty path is `/`; the prefix is always followed by one.
+        ("https://origin.example", "https://edge.test/_sluice-raw/"),
+        (
+            "https://origin.example?q=1",
+            "https://edge.test/_sluice-raw/?q=1",
+        ),
+        (
+            "'https://origin.example'",
+            "'https://edge.test/_sluice-raw/'",
+        ),
+        (
+            r"https:\/\/origin.example\/a.js",
+            r"https:\/\/edge.test\/_sluice-raw\/a.js",
+        ),
+        (r"\/\/origin.example", r"\/\/edge.test\/_sluice-raw\/"),
+        // Look-alikes stay, as in the ordinary form.
+        (
+            "https://cdn.origin.example/a.js",
+            "https://cdn.origin.example/a.js",
+        ),
+        (
+            "https://origin.example:9/a.js",
+            "https://origin.example:9/a.js",
+        ),
+    ] {
+        assert_eq!(raw(&r, from), to, "{from}");
+    }
+    // Every raw URL's path is one the router accepts, giving the
+    // origin's path back.
+    let url = raw(&r, "https://origin.example/a/b.js?x");
+    let path = url.strip_prefix("https://edge.test").unwrap();
+    assert_eq!(
+        crate::rewrite::raw::strip_raw_prefix(path),
+        Some("/a/b.js?x")
+    );
+}
