@@ -39,16 +39,12 @@ pub fn route_request(req: Request, started: Instant) -> Option<Response> {
 
 /// The publisher proxy, its edge cache, and the planned streams its origin
 /// may answer with.
-fn publisher(req: Request, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>> {
-    let (visitor, fill, delivered) = match publisher::prepare(&req, cx)? {
+fn publisher(mut req: Request, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>> {
+    let before = match publisher::prepare(&mut req, cx)? {
         Prepared::Answered(outcome) => return Ok(outcome), // edge cache hit or 304
-        Prepared::Fetch {
-            visitor,
-            fill,
-            delivered,
-        } => (visitor, fill, delivered),
+        Prepared::Fetch(before) => before,                 // SRI raw URLs are taken back here
     };
-    match publisher::fetch(req, visitor, fill, delivered, cx)? {
+    match publisher::fetch(req, before, cx)? {
         Fetched::Answered(outcome) => Ok(outcome), // stale entry, the origin failed
         Fetched::Page(page) => publisher::deliver(page, cx), // stream, buffer or pass through
         Fetched::Planned(Strategy::Hosted, resp) => plans::hosted::relay(resp, cx),

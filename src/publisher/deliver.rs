@@ -7,7 +7,8 @@ use fastly::http::{header, FramingHeadersMode, HeaderValue};
 use fastly::Response;
 use sluice_core::cache::delivery::{Outcome as Delivered, STRIP_FROM_CLIENT};
 use sluice_core::cache::NotStored;
-use sluice_core::content_kind::charset_from_content_type;
+use sluice_core::content_kind::{charset_from_content_type, ContentKind};
+use sluice_core::http::csp::PolicyHeaders;
 use sluice_core::http::output::choose_output;
 use sluice_core::http::{classify, origin_response, BodyHandling, PassReason, ResponseFacts};
 use sluice_core::limits::PipelineLimits;
@@ -31,16 +32,30 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         fill,
         delivered,
         authorized,
+        raw,
     } = page;
-    let decision = classify(&ResponseFacts {
-        is_head: cx.view.is_head,
-        status: origin.status(),
-        content_type: origin.header(header::CONTENT_TYPE.as_str()),
-        content_encoding: origin.header(header::CONTENT_ENCODING.as_str()),
-        content_disposition: origin.header(header::CONTENT_DISPOSITION.as_str()),
-        has_rewrite_hosts: !rules.is_empty(),
-        wants_buffering: cx.settings.wants_buffering(&path),
-    });
+    // A policy with hash sources needs the whole HTML document before its
+    // head goes out: that is the Buffered path's job.
+    let policies = PolicyHeaders {
+        enforce: all_values(&origin, "content-security-policy"),
+        report_only: all_values(&origin, "content-security-policy-report-only"),
+    };
+    let html = origin
+        .header(header::CONTENT_TYPE.as_str())
+        .is_some_and(|ct| ContentKind::from_content_type(ct) == ContentKind::Html);
+    let hashed = (html && !rules.is_empty() && policies.needs_hashes()).then_some(policies);
+    let decision = match raw {
+        true => BodyHandling::PassThrough(PassReason::Raw),
+        false => classify(&ResponseFacts {
+            is_head: cx.view.is_head,
+            status: origin.status(),
+            content_type: origin.header(header::CONTENT_TYPE.as_str()),
+            content_encoding: origin.header(header::CONTENT_ENCODING.as_str()),
+            content_disposition: origin.header(header::CONTENT_DISPOSITION.as_str()),
+            has_rewrite_hosts: !rules.is_empty(),
+            wants_buffering: hashed.is_some() || cx.settings.wants_buffering(&path),
+        }),
+    };
     let (mode, kind, input) = match decision {
         BodyHandling::PassThrough(reason) => {
             let delivered = match fill {
@@ -60,7 +75,7 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
                 delivered,
                 cx.settings.synthetic_id_max_age,
             );
-            if reason == PassReason::Head {
+            if cx.view.is_head {
                 // The body is empty, so automatic framing would drop the
                 // origin's Content-Length; HEAD must report the GET length.
                 resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
@@ -128,11 +143,11 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
                 decorate(resp, &visitor, Delivered::Miss, max_age);
             };
             let inserter = inserter.decorating(Box::new(decorate));
-            body::rewrite(head, body, config, mode, inserter, cx)
+            body::rewrite(head, body, config, mode, hashed, inserter, cx)
         }
         None => {
             decorate(&mut head, &visitor, delivered, max_age);
-            body::rewrite(head, body, config, mode, ToClient, cx)
+            body::rewrite(head, body, config, mode, hashed, ToClient, cx)
         }
     }
 }
@@ -146,4 +161,11 @@ fn decorate(resp: &mut Response, visitor: &Visitor, delivered: Delivered, max_ag
             resp.append_header(name, v);
         }
     }
+}
+
+/// Every text value of a header of the origin's answer.
+fn all_values(origin: &crate::lifecycle::message::Parts, name: &str) -> Vec<String> {
+    sluice_core::http::headers::values(&origin.head.headers, name)
+        .map(str::to_owned)
+        .collect()
 }

@@ -14,7 +14,7 @@ use error_stack::Report;
 use fastly::http::{header, Method};
 use fastly::Request;
 use sluice_core::http::{origin_request, origin_response, upload};
-use sluice_core::rewrite::RewriteRules;
+use sluice_core::rewrite::{strip_raw_prefix, RewriteRules};
 use sluice_core::stream::{self, Strategy};
 
 use crate::cache::{self, Cached, Fill};
@@ -48,6 +48,8 @@ pub struct Page {
     pub delivered: Delivered,
     /// The client request carried `Authorization` (the cache policy).
     pub authorized: bool,
+    /// An SRI-pinned resource: passed through untouched.
+    pub raw: bool,
 }
 
 /// What the origin answered.
@@ -62,18 +64,40 @@ pub enum Fetched {
     Answered(Outcome),
 }
 
-/// What the publisher does before the origin: identify the visitor and
-/// ask the edge cache. `Err` carries an answer already made (a hit).
-pub fn prepare(req: &Request, cx: &mut Cx<'_>) -> Result<Prepared, Report<EdgeError>> {
+/// What the publisher does before the origin: take an SRI-pinned
+/// resource's raw URL back to the origin's path, identify the visitor and
+/// ask the edge cache.
+pub fn prepare(req: &mut Request, cx: &mut Cx<'_>) -> Result<Prepared, Report<EdgeError>> {
+    let raw = take_raw_prefix(req);
     let visitor = identity::identify(req)?;
     Ok(match cache::lookup(req, &visitor, cx) {
         Cached::Answered(outcome) => Prepared::Answered(outcome),
-        Cached::Fetch { fill, delivered } => Prepared::Fetch {
+        Cached::Fetch { fill, delivered } => Prepared::Fetch(Before {
             visitor,
             fill,
             delivered,
-        },
+            raw,
+        }),
     })
+}
+
+/// `/_sluice-raw/path?q` (a URL the HTML stage wrote for a resource
+/// pinned by `integrity`) becomes `/path?q`: only ever a path on the
+/// `origin` backend, like any rewritten URL, so no open proxy. True when
+/// the request was one: its answer goes through untouched, so the pinned
+/// hash still matches.
+fn take_raw_prefix(req: &mut Request) -> bool {
+    let whole = match req.get_query_str() {
+        Some(q) => format!("{}?{q}", req.get_path()),
+        None => req.get_path().to_owned(),
+    };
+    let Some(origin) = strip_raw_prefix(&whole).map(str::to_owned) else {
+        return false;
+    };
+    let (path, query) = origin.split_once('?').unwrap_or((&origin, ""));
+    req.set_path(path);
+    req.set_query_str(query);
+    true
 }
 
 /// The publisher's state before the origin.
@@ -83,24 +107,33 @@ pub enum Prepared {
     /// The edge cache answered.
     Answered(Outcome),
     /// The origin must answer.
-    Fetch {
-        /// The visitor.
-        visitor: Visitor,
-        /// The cache entry this request fills, if it must.
-        fill: Option<Fill>,
-        /// What the response will say the cache did.
-        delivered: Delivered,
-    },
+    Fetch(Before),
+}
+
+/// What the publisher knows before the origin answers.
+pub struct Before {
+    /// The visitor.
+    pub visitor: Visitor,
+    /// The cache entry this request fills, if it must.
+    pub fill: Option<Fill>,
+    /// What the response will say the cache did.
+    pub delivered: Delivered,
+    /// An SRI-pinned resource's raw URL: the answer passes through.
+    pub raw: bool,
 }
 
 /// Sends the client request to the origin and applies the head policy.
 pub fn fetch(
     mut req: Request,
-    visitor: Visitor,
-    fill: Option<Fill>,
-    delivered: Delivered,
+    before: Before,
     cx: &mut Cx<'_>,
 ) -> Result<Fetched, Report<EdgeError>> {
+    let Before {
+        visitor,
+        fill,
+        delivered,
+        raw,
+    } = before;
     let authorized = req.contains_header(header::AUTHORIZATION);
     let client_accept_encoding = message::header(&req, header::ACCEPT_ENCODING).map(str::to_owned);
     let path = req.get_path().to_owned();
@@ -180,6 +213,7 @@ pub fn fetch(
         fill,
         delivered,
         authorized,
+        raw,
     }))
 }
 

@@ -49,6 +49,11 @@ pub struct AccessRecord {
     /// Class of a failure answered with a status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_class: Option<String>,
+    /// The page's own CSP hash sources: `complete` when the rewritten
+    /// inline scripts' hashes were added, `incomplete` when they could not
+    /// be (over the buffer cap, or a streamed `<meta>` hash policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csp: Option<&'static str>,
     /// Edge cache: `HIT`, `STALE`, `MISS` or `PASS`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<&'static str>,

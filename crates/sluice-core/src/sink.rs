@@ -180,6 +180,34 @@ impl<C: Commit> ClientSink<C> {
         self.spill_at.is_some_and(|t| Instant::now() >= t)
     }
 
+    /// The head, while it has not been sent: a post-processor that ran
+    /// outside the sink (the CSP hash completion) edits it here.
+    pub fn head_mut(&mut self) -> Option<&mut C::Head> {
+        match &mut self.state {
+            State::Pending { head, .. } => Some(head),
+            State::Streaming(_) | State::Closed => None,
+        }
+    }
+
+    /// Sends the head with `body` as the whole response, when nothing has
+    /// been sent yet (else `body` is streamed after what was). The platform
+    /// then knows the exact length.
+    pub fn finish_whole(mut self, body: Vec<u8>) -> io::Result<()> {
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Pending { head, buffer } if buffer.is_empty() => {
+                self.finalizer = None;
+                self.stats.mark_committed(C::status(&head));
+                self.stats.add(body.len());
+                self.committer.send_whole(head, body)
+            }
+            state => {
+                self.state = state;
+                self.write_all(&body)?;
+                self.finish()
+            }
+        }
+    }
+
     /// True once the head has gone to the client.
     pub fn committed(&self) -> bool {
         matches!(self.state, State::Streaming(_)) || self.stats.committed()

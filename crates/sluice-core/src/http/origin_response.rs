@@ -11,7 +11,7 @@ use http::header::{
 use http::HeaderValue;
 
 use super::headers::{self, values};
-use super::{cookies, synthetic_id};
+use super::{cookies, csp, synthetic_id};
 use crate::encoding::ContentEncoding;
 use crate::rewrite::RewriteRules;
 
@@ -24,12 +24,30 @@ pub const URL_HEADERS: [HeaderName; 4] = [
     HeaderName::from_static("refresh"),
 ];
 
+/// Policy headers whose sources must also allow the edge
+/// ([`csp::augment_policy_header`]: appended, never replaced).
+const POLICY_HEADERS: [&str; 2] = [
+    "content-security-policy",
+    "content-security-policy-report-only",
+];
+
+/// Reporting headers whose endpoint URLs point at the origin.
+const REPORTING_HEADERS: [&str; 2] = ["reporting-endpoints", "report-to"];
+
 /// Rewrites origin URLs in `Location`, `Content-Location`, `Link` and
-/// `Refresh`, and drops `Set-Cookie` `Domain` attributes that name a
-/// rewrite host (the cookie becomes host-only on the edge host). Headers
-/// that need no change stay byte for byte.
+/// `Refresh`, lets the page's own Content-Security-Policy also allow the
+/// edge (the origin stays allowed), points reporting endpoints at the
+/// edge, and drops `Set-Cookie` `Domain` attributes that name a rewrite
+/// host (the cookie becomes host-only on the edge host). Headers that need
+/// no change stay byte for byte.
 pub fn point_at_edge(headers: &mut HeaderMap, rules: &RewriteRules, hosts: &[String]) {
     if !rules.is_empty() {
+        for name in POLICY_HEADERS {
+            edit_each(headers, name, |v| csp::augment_policy_header(v, rules));
+        }
+        for name in REPORTING_HEADERS {
+            edit_each(headers, name, |v| csp::rewrite_reporting_header(v, rules));
+        }
         for name in URL_HEADERS {
             let old: Vec<String> = values(headers, name.as_str()).map(str::to_owned).collect();
             let new: Vec<String> = old
@@ -50,6 +68,20 @@ pub fn point_at_edge(headers: &mut HeaderMap, rules: &RewriteRules, hosts: &[Str
         .collect();
     if new != old {
         headers::replace_all(headers, SET_COOKIE, new);
+    }
+}
+
+/// Applies `edit` to every value of `name`; replaces the header only when
+/// a value changed.
+fn edit_each(
+    headers: &mut HeaderMap,
+    name: &'static str,
+    edit: impl Fn(&str) -> std::borrow::Cow<'_, str>,
+) {
+    let old: Vec<String> = values(headers, name).map(str::to_owned).collect();
+    let new: Vec<String> = old.iter().map(|v| edit(v).into_owned()).collect();
+    if new != old {
+        headers::replace_all(headers, HeaderName::from_static(name), new);
     }
 }
 
@@ -179,6 +211,38 @@ mod tests {
             ]
         );
         assert_eq!(all(&m, "refresh"), ["5; url=https://edge.example/later"]);
+    }
+
+    #[test]
+    fn the_page_policy_also_allows_the_edge_and_reports_go_to_it() {
+        let mut m = map(&[
+            (
+                "content-security-policy",
+                "script-src 'self' https://origin.example; img-src *",
+            ),
+            (
+                "content-security-policy-report-only",
+                "default-src origin.example",
+            ),
+            ("content-security-policy", "frame-src https://other.test"),
+            ("reporting-endpoints", "csp=\"https://origin.example/r\""),
+        ]);
+        point_at_edge(&mut m, &rules(), &["origin.example".into()]);
+        assert_eq!(
+            all(&m, "content-security-policy"),
+            [
+                "script-src 'self' https://origin.example https://edge.example; img-src *",
+                "frame-src https://other.test"
+            ]
+        );
+        assert_eq!(
+            all(&m, "content-security-policy-report-only"),
+            ["default-src origin.example https://edge.example"]
+        );
+        assert_eq!(
+            all(&m, "reporting-endpoints"),
+            ["csp=\"https://edge.example/r\""]
+        );
     }
 
     #[test]

@@ -326,3 +326,33 @@ fn a_deadline_already_past_spills_on_the_first_write() {
     assert!(stats.spilled());
     assert!(matches!(&events(&fake)[..], [Event::Open(_)]));
 }
+
+#[test]
+fn a_body_finished_outside_the_sink_is_sent_whole_with_its_edited_head() {
+    let fake = Fake::default();
+    let stats = Rc::new(SinkStats::default());
+    let mut sink = ClientSink::streaming(fake.clone(), head(200), Rc::clone(&stats));
+    sink.head_mut()
+        .unwrap()
+        .headers
+        .push(("x".into(), "1".into()));
+    sink.finish_whole(b"doc".to_vec()).unwrap();
+    let mut h = head(200);
+    h.headers.push(("x".into(), "1".into()));
+    assert_eq!(events(&fake), [Event::Whole(h, b"doc".to_vec())]);
+    assert_eq!(stats.bytes_out(), 3);
+}
+
+#[test]
+fn after_commit_there_is_no_head_to_edit_and_the_body_streams_on() {
+    let fake = Fake::default();
+    let stats = Rc::new(SinkStats::default());
+    let mut sink = ClientSink::streaming(fake.clone(), head(200), Rc::clone(&stats));
+    sink.write_all(b"a").unwrap();
+    assert!(sink.head_mut().is_none());
+    sink.finish_whole(b"b".to_vec()).unwrap();
+    assert_eq!(
+        events(&fake),
+        [Event::Open(head(200)), Event::Finished(b"ab".to_vec())]
+    );
+}
