@@ -136,7 +136,7 @@ impl<W: Write> Pipeline<W> {
             &config.limits,
         )?;
         Ok(Self {
-            decoder: Decoder::new(config.input),
+            decoder: Decoder::new(config.input, config.limits.max_brotli_window()),
             stage,
             encoder: Some(Encoder::new(
                 config.output,
