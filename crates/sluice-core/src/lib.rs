@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 pub mod ai;
+pub mod budget;
 mod codec;
 pub mod content_kind;
 pub mod encoding;
@@ -22,6 +23,7 @@ pub use encoding::{accept_encoding_supported, ContentEncoding};
 pub use error::{BombLimit, ConfigError, ErrorSource, PipelineError, UnsupportedEncoding};
 pub use limits::Limits;
 pub use pipeline::{
-    Pipeline, PipelineConfig, PipelineStats, DEFAULT_BROTLI_QUALITY, DEFAULT_GZIP_LEVEL,
+    Pipeline, PipelineConfig, PipelineStats, RewriteStop, Splice, DEFAULT_BROTLI_QUALITY,
+    DEFAULT_GZIP_LEVEL,
 };
 pub use rewrite::RewriteRules;
