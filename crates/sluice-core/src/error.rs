@@ -144,6 +144,18 @@ pub enum PipelineError {
         /// The cap.
         limit: usize,
     },
+    /// A brotli body needs a window larger than
+    /// [`crate::PipelineLimits::with_max_brotli_window`]. Raised when its first
+    /// meta-block starts, before the decoder allocates its ring buffer and
+    /// before any output.
+    #[error("brotli body needs a {window}-byte window, over the cap of {cap} bytes")]
+    BrotliWindowTooLarge {
+        /// The ring buffer the body needs: its declared window (`1 <<
+        /// WBITS`), or less for a body of one small meta-block.
+        window: usize,
+        /// The configured cap.
+        cap: usize,
+    },
     /// lol_html rejected the markup for another reason.
     #[error("HTML rewriter failed: {detail}")]
     Html {
@@ -180,6 +192,7 @@ impl PipelineError {
             | Self::DecompressionBomb { .. }
             | Self::HtmlMemoryLimit { .. }
             | Self::LimitExceeded { .. }
+            | Self::BrotliWindowTooLarge { .. }
             | Self::Html { .. }
             | Self::Upstream(_) => ErrorSource::Origin,
             Self::Downstream(_) => ErrorSource::Downstream,
@@ -196,6 +209,7 @@ impl PipelineError {
             Self::DecompressionBomb { .. } => "decompression_bomb",
             Self::HtmlMemoryLimit { .. } => "html_memory_limit",
             Self::LimitExceeded { .. } => "limit_exceeded",
+            Self::BrotliWindowTooLarge { .. } => "brotli_window",
             Self::Html { .. } => "html_error",
             Self::Upstream(_) => "origin_read",
             Self::Downstream(_) => "downstream_write",

@@ -136,6 +136,7 @@
 #![forbid(unsafe_code)]
 pub mod access;
 pub mod ai;
+pub mod budget;
 pub mod cache;
 mod codec;
 pub mod content_kind;
@@ -155,6 +156,7 @@ pub use encoding::{accept_encoding_supported, ContentEncoding};
 pub use error::{BombLimit, ErrorSource, PipelineConfigError, PipelineError, UnsupportedEncoding};
 pub use limits::PipelineLimits;
 pub use pipeline::{
-    Pipeline, PipelineConfig, PipelineStats, DEFAULT_BROTLI_QUALITY, DEFAULT_GZIP_LEVEL,
+    Pipeline, PipelineConfig, PipelineStats, RewriteStop, Splice, DEFAULT_BROTLI_QUALITY,
+    DEFAULT_GZIP_LEVEL,
 };
 pub use rewrite::RewriteRules;

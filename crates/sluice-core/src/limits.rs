@@ -13,7 +13,18 @@ pub struct PipelineLimits {
     pub(crate) ratio_grace: u64,
     pub(crate) html_memory: usize,
     pub(crate) max_pending: usize,
+    pub(crate) max_brotli_window: usize,
 }
+
+/// Default of [`PipelineLimits::with_max_brotli_window`]: 4 MiB, the window of
+/// brotli's reference encoder at its default `lgwin` 22 (also the default
+/// of zlib-based servers, Node, Apache and Python).
+pub const DEFAULT_MAX_BROTLI_WINDOW: usize = 4 << 20;
+/// The smallest window brotli defines (`WBITS` 10).
+pub const MIN_BROTLI_WINDOW: usize = 1 << 10;
+/// The largest window RFC 7932 brotli defines (`WBITS` 24); large-window
+/// brotli is refused whatever the cap.
+pub const MAX_BROTLI_WINDOW: usize = 1 << 24;
 
 impl Default for PipelineLimits {
     fn default() -> Self {
@@ -23,6 +34,7 @@ impl Default for PipelineLimits {
             ratio_grace: 1 << 20,
             html_memory: 4 << 20,
             max_pending: 64 << 10,
+            max_brotli_window: DEFAULT_MAX_BROTLI_WINDOW,
         }
     }
 }
@@ -93,6 +105,36 @@ impl PipelineLimits {
     pub fn with_max_pending(mut self, bytes: usize) -> Self {
         self.max_pending = bytes;
         self
+    }
+
+    /// Caps the window a brotli body may use, in bytes.
+    ///
+    /// A brotli body declares its window (`WBITS`, 1 KiB to 16 MiB) and
+    /// back-references may reach that far, so the window is the floor of
+    /// decoding it: no setting makes a body with a 16 MiB window decode in
+    /// less. The decoder allocates a ring buffer of the whole window when
+    /// the body's first meta-block starts (a body that is one small
+    /// meta-block gets one of its own size instead), which makes it the
+    /// largest allocation of a pipeline. One larger than this cap is
+    /// refused: the body fails with
+    /// [`crate::PipelineError::BrotliWindowTooLarge`] before the allocation
+    /// and before any output, so the adapter can answer 502 before the
+    /// response is committed. Values are clamped to
+    /// [`MIN_BROTLI_WINDOW`]..=[`MAX_BROTLI_WINDOW`].
+    ///
+    /// ### Default
+    /// [`DEFAULT_MAX_BROTLI_WINDOW`] (4 MiB): every body from an encoder at
+    /// brotli's default window passes, and the pipeline's heap stays under
+    /// 8 MiB.
+    #[must_use]
+    pub fn with_max_brotli_window(mut self, bytes: usize) -> Self {
+        self.max_brotli_window = bytes.clamp(MIN_BROTLI_WINDOW, MAX_BROTLI_WINDOW);
+        self
+    }
+
+    /// The configured brotli window cap, in bytes.
+    pub fn max_brotli_window(&self) -> usize {
+        self.max_brotli_window
     }
 
     /// The configured total decoded-bytes cap.

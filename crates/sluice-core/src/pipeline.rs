@@ -14,7 +14,7 @@ use crate::content_kind::ContentKind;
 use crate::encoding::ContentEncoding;
 use crate::error::{BombLimit, PipelineConfigError, PipelineError};
 use crate::limits::PipelineLimits;
-use crate::rewrite::{RewriteRules, Stage};
+use crate::rewrite::{ByteSink, RewriteRules, Stage};
 
 /// Default gzip/deflate output level: 1, chosen for the edge's CPU budget.
 ///
@@ -98,6 +98,46 @@ pub struct PipelineStats {
     pub bytes_out: u64,
     /// URLs rewritten.
     pub urls_rewritten: u64,
+    /// Where rewriting stopped, when [`Pipeline::stop_rewriting`] (or
+    /// [`Pipeline::into_splice`]) ended it before the body did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewrite_stop: Option<RewriteStop>,
+}
+
+/// Where a pipeline stopped rewriting (the CPU budget's switch), for the
+/// access line.
+///
+/// The client's body is the full rewrite of the decoded body's first
+/// `decoded_offset` bytes, then every byte from there on exactly as the
+/// origin sent it (decoded; re-encoded if the output is encoded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RewriteStop {
+    /// Offset, in the decoded body, of the first byte sent unrewritten.
+    pub decoded_offset: u64,
+    /// Encoded origin bytes the pipeline had been given at the switch.
+    pub bytes_in: u64,
+    /// How many of the bytes before the switch the rewriters were still
+    /// holding back (an undecided URL, a tag cut by a chunk boundary) and
+    /// wrote out unrewritten: `decoded_offset` is the decoded total minus
+    /// these.
+    pub held_back: u64,
+}
+
+/// What [`Pipeline::into_splice`] hands back: the rest of the origin body
+/// can now go to the client without passing through the guest.
+#[derive(Debug)]
+pub struct Splice<W> {
+    /// The writer, with everything before the held-back bytes written and
+    /// flushed.
+    pub writer: W,
+    /// Origin bytes the rewriters held back, unrewritten: write them to
+    /// the client *before* appending the rest of the origin body.
+    pub held: Vec<u8>,
+    /// The switch point.
+    pub stop: RewriteStop,
+    /// Final counters. `bytes_out` counts what the pipeline wrote, not
+    /// `held` nor the appended remainder.
+    pub stats: PipelineStats,
 }
 
 /// Decode → rewrite → encode, streaming into `W`.
@@ -111,8 +151,14 @@ pub struct Pipeline<W: Write> {
     stage: Stage,
     encoder: Option<ContentEncoder<W>>,
     limits: PipelineLimits,
+    input: ContentEncoding,
+    output: ContentEncoding,
     bytes_in: u64,
     bytes_decoded: u64,
+    /// Set once rewriting stopped; the stage is then a passthrough.
+    stopped: Option<RewriteStop>,
+    /// URLs the stage had rewritten when it stopped.
+    urls_before_stop: u64,
     failed: bool,
 }
 
@@ -136,7 +182,7 @@ impl<W: Write> Pipeline<W> {
             &config.limits,
         )?;
         Ok(Self {
-            decoder: ContentDecoder::new(config.input),
+            decoder: ContentDecoder::new(config.input, config.limits.max_brotli_window()),
             stage,
             encoder: Some(ContentEncoder::new(
                 config.output,
@@ -145,8 +191,12 @@ impl<W: Write> Pipeline<W> {
                 config.brotli_quality,
             )),
             limits: config.limits,
+            input: config.input,
+            output: config.output,
             bytes_in: 0,
             bytes_decoded: 0,
+            stopped: None,
+            urls_before_stop: 0,
             failed: false,
         })
     }
@@ -197,6 +247,105 @@ impl<W: Write> Pipeline<W> {
         Ok((writer, stats))
     }
 
+    /// Stops rewriting: from now on the body goes to the client as the
+    /// origin sent it. For the CPU budget: the adapter calls this between
+    /// origin chunks, before the budget is spent.
+    ///
+    /// Every byte the rewriters hold back (the byte replacer's tail, the
+    /// HTML stage's source window with the token lol_html has buffered, a
+    /// `<script>` region's tail) is written now, unrewritten, and flushed:
+    /// the output so far followed by the rest of the decoded input,
+    /// untouched, is the whole document, with no byte lost or doubled.
+    /// Later [`Pipeline::write_chunk`] calls still decode (so a truncated
+    /// or corrupt encoded body is still an error) and encode, but pass the
+    /// decoded bytes straight to the encoder. [`Pipeline::finish`] works as
+    /// before.
+    ///
+    /// Returns the switch point (also in [`PipelineStats::rewrite_stop`]);
+    /// calling it again returns the same point. For identity input and
+    /// output, [`Pipeline::into_splice`] does this and lets the host send
+    /// the rest.
+    pub fn stop_rewriting(&mut self) -> Result<RewriteStop, PipelineError> {
+        if let (Some(stop), false) = (self.stopped, self.failed) {
+            return Ok(stop);
+        }
+        self.guard(|p| {
+            let encoder = p.encoder.as_mut().ok_or(PipelineError::Poisoned)?;
+            let stop = stop_stage(
+                &mut p.stage,
+                encoder,
+                p.bytes_in,
+                p.bytes_decoded,
+                &mut p.urls_before_stop,
+            )?;
+            p.stopped = Some(stop);
+            encoder.flush()
+        })?;
+        self.stopped.ok_or(PipelineError::Poisoned)
+    }
+
+    /// Where rewriting stopped, if it did.
+    pub fn rewrite_stop(&self) -> Option<RewriteStop> {
+        self.stopped
+    }
+
+    /// True when [`Pipeline::into_splice`] is allowed: the origin body is
+    /// identity (the decoder holds nothing back, so every origin byte not
+    /// yet given to [`Pipeline::write_chunk`] is a byte of the document)
+    /// and so is the output (the client expects those bytes as they are).
+    /// Any encoding on either side means the guest must keep decoding or
+    /// encoding to the end: stop with [`Pipeline::stop_rewriting`] and keep
+    /// calling `write_chunk` instead.
+    pub fn can_splice(&self) -> bool {
+        !self.failed
+            && self.input == ContentEncoding::Identity
+            && self.output == ContentEncoding::Identity
+    }
+
+    /// Stops rewriting (if [`Pipeline::stop_rewriting`] has not) and ends
+    /// the pipeline so the rest of the origin body can be spliced to the
+    /// client by the host (`StreamingBody::append`), at no guest CPU.
+    ///
+    /// Only allowed when [`Pipeline::can_splice`]; otherwise (a programming
+    /// error) it fails with [`PipelineError::Internal`] and nothing more is
+    /// written. The caller must write [`Splice::held`] to the client, then
+    /// append the origin body it has not read yet; the client then gets the
+    /// rewrite of the first [`RewriteStop::decoded_offset`] bytes followed
+    /// by the origin's bytes from there on.
+    pub fn into_splice(mut self) -> Result<Splice<W>, PipelineError> {
+        if self.failed {
+            return Err(PipelineError::Poisoned);
+        }
+        if !self.can_splice() {
+            return Err(PipelineError::internal(
+                "a splice needs identity input and output",
+            ));
+        }
+        self.failed = true;
+        let mut held = Vec::new();
+        let stop = match self.stopped {
+            Some(stop) => stop,
+            None => stop_stage(
+                &mut self.stage,
+                &mut held,
+                self.bytes_in,
+                self.bytes_decoded,
+                &mut self.urls_before_stop,
+            )?,
+        };
+        self.stopped = Some(stop);
+        let mut stats = self.stats();
+        let encoder = self.encoder.take().ok_or(PipelineError::Poisoned)?;
+        let (writer, bytes_out) = encoder.finish()?;
+        stats.bytes_out = bytes_out;
+        Ok(Splice {
+            writer,
+            held,
+            stop,
+            stats,
+        })
+    }
+
     /// Convenience for callers with a reader: reads 16 KiB chunks, pushes
     /// each with [`Pipeline::write_chunk`], then [`Pipeline::finish`]es.
     /// Read errors are [`PipelineError::Upstream`].
@@ -220,7 +369,8 @@ impl<W: Write> Pipeline<W> {
             bytes_in: self.bytes_in,
             bytes_decoded: self.bytes_decoded,
             bytes_out: self.encoder.as_ref().map_or(0, ContentEncoder::bytes_out),
-            urls_rewritten: self.stage.rewritten(),
+            urls_rewritten: self.urls_before_stop + self.stage.rewritten(),
+            rewrite_stop: self.stopped,
         }
     }
 
@@ -286,6 +436,27 @@ impl<W: Write> Drop for Pipeline<W> {
             encoder.disarm();
         }
     }
+}
+
+/// Stops `stage` into `out` and returns the switch point; records the URLs
+/// the stage had rewritten.
+fn stop_stage(
+    stage: &mut Stage,
+    out: &mut impl ByteSink,
+    bytes_in: u64,
+    bytes_decoded: u64,
+    urls_before_stop: &mut u64,
+) -> Result<RewriteStop, PipelineError> {
+    *urls_before_stop += stage.rewritten();
+    let raw = stage.stop(out)? as u64;
+    let decoded_offset = bytes_decoded
+        .checked_sub(raw)
+        .ok_or_else(|| PipelineError::internal("more bytes held back than decoded"))?;
+    Ok(RewriteStop {
+        decoded_offset,
+        bytes_in,
+        held_back: raw,
+    })
 }
 
 fn check_bomb(limits: &PipelineLimits, decoded: u64, encoded: u64) -> Result<(), PipelineError> {

@@ -97,6 +97,19 @@ pub struct Settings {
     pub plan_policy: PlanPolicy,
     /// Edge cache of rewritten responses (`cache.*` keys).
     pub cache: CacheSettings,
+
+    // --- CPU budget, synthetic-ID switch and brotli window cap
+    // (`publisher.cpu_budget_ms`, `publisher.synthetic_id`,
+    // `pipeline.max_brotli_window_bytes`) ---
+    /// vCPU milliseconds a rewrite may spend before the rest of the body is
+    /// sent as the origin sent it (`0`: never stop rewriting). See
+    /// [`crate::budget`].
+    pub cpu_budget_ms: u64,
+    /// Whether visitors get a signed synthetic ID.
+    pub synthetic_id: SyntheticIdMode,
+    /// Largest brotli window an origin body may declare (see
+    /// [`crate::PipelineLimits::with_max_brotli_window`]).
+    pub max_brotli_window_bytes: usize,
 }
 
 impl Settings {
@@ -122,6 +135,9 @@ impl Settings {
             dispatch_limits: DispatchLimits::default(),
             plan_policy: PlanPolicy::new(Vec::<String>::new()),
             cache: CacheSettings::default(),
+            cpu_budget_ms: crate::budget::DEFAULT_CPU_BUDGET_MS,
+            synthetic_id: SyntheticIdMode::Auto,
+            max_brotli_window_bytes: crate::limits::DEFAULT_MAX_BROTLI_WINDOW,
         }
     }
 
@@ -236,6 +252,7 @@ impl Settings {
         s.dispatch_limits = dispatch_limits(&get)?;
         s.plan_policy = plan_policy(&get)?;
         s.cache = cache_settings(&get)?;
+        budget_identity_window(&get, &mut s)?;
         Ok(s)
     }
 
@@ -244,6 +261,105 @@ impl Settings {
         self.buffered_paths
             .iter()
             .any(|p| path.starts_with(p.as_str()))
+    }
+}
+
+/// `publisher.cpu_budget_ms`, `publisher.synthetic_id` and
+/// `pipeline.max_brotli_window_bytes`.
+fn budget_identity_window(
+    get: &impl Fn(&str) -> Option<String>,
+    s: &mut Settings,
+) -> Result<(), SettingsError> {
+    if let Some(v) = get("publisher.cpu_budget_ms") {
+        s.cpu_budget_ms = parse_num(&v, "publisher.cpu_budget_ms")?;
+    }
+    if let Some(v) = get("publisher.synthetic_id") {
+        s.synthetic_id = match v.trim() {
+            "auto" => SyntheticIdMode::Auto,
+            "on" => SyntheticIdMode::On,
+            "off" => SyntheticIdMode::Off,
+            _ => {
+                return Err(SettingsError {
+                    key: "publisher.synthetic_id",
+                    problem: "must be `auto`, `on` or `off`",
+                })
+            }
+        };
+    }
+    if let Some(v) = get("pipeline.max_brotli_window_bytes") {
+        let key = "pipeline.max_brotli_window_bytes";
+        let bytes: usize = parse_num(&v, key)?;
+        if !(crate::limits::MIN_BROTLI_WINDOW..=crate::limits::MAX_BROTLI_WINDOW).contains(&bytes) {
+            return Err(SettingsError {
+                key,
+                problem: "must be 1024..=16777216 (the window sizes brotli defines)",
+            });
+        }
+        s.max_brotli_window_bytes = bytes;
+    }
+    Ok(())
+}
+
+/// `publisher.synthetic_id`: whether visitors get a signed `sluice_id`.
+///
+/// A new service has no `synthetic_id_key` secret yet; `auto` lets it serve
+/// pages anyway (without IDs) instead of failing every request, while `on`
+/// keeps the strict behaviour for services that rely on the ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyntheticIdMode {
+    /// On when the `synthetic_id_key` secret exists, off when it does not.
+    Auto,
+    /// Always on: a missing or short key is a configuration error.
+    On,
+    /// Never: no cookie is issued or read and no ID reaches the origin.
+    Off,
+}
+
+/// The Secret Store key holding the synthetic ID's HMAC key.
+pub const SYNTHETIC_ID_KEY: &str = "synthetic_id_key";
+
+impl SyntheticIdMode {
+    /// Whether the secret must be looked up at all (`off` never reads it).
+    pub fn needs_key(self) -> bool {
+        self != Self::Off
+    }
+
+    /// The signer for this request, given the `synthetic_id_key` secret
+    /// (`None` when the store has no such key). `Ok(None)`: synthetic IDs
+    /// are off for this request.
+    ///
+    /// A key that exists but is shorter than
+    /// [`crate::http::synthetic_id::MIN_KEY_LEN`] is an error in `auto`
+    /// too: it was meant to be used, and quietly running without IDs
+    /// would hide the broken secret.
+    pub fn resolve(
+        self,
+        key: Option<&[u8]>,
+    ) -> Result<Option<crate::http::synthetic_id::Signer>, SettingsError> {
+        use crate::http::synthetic_id::Signer;
+        let key = match (self, key) {
+            (Self::Off, _) | (Self::Auto, None) => return Ok(None),
+            (Self::On, None) => {
+                return Err(SettingsError {
+                    key: SYNTHETIC_ID_KEY,
+                    problem: "is missing from the Secret Store (publisher.synthetic_id = on)",
+                })
+            }
+            (Self::On | Self::Auto, Some(k)) => k,
+        };
+        Signer::new(key).map(Some).map_err(|_| SettingsError {
+            key: SYNTHETIC_ID_KEY,
+            problem: "must be at least 16 bytes",
+        })
+    }
+
+    /// The configured value, as written in the Config Store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::On => "on",
+            Self::Off => "off",
+        }
     }
 }
 
@@ -709,6 +825,11 @@ mod tests {
             ("plans.upstream_backends", "http://169.254.169.254/"),
             ("plans.max_record_bytes", "0"),
             ("plans.first_byte_timeout_ms", "1s"),
+            ("publisher.cpu_budget_ms", "-1"),
+            ("publisher.cpu_budget_ms", "40ms"),
+            ("publisher.synthetic_id", "yes"),
+            ("pipeline.max_brotli_window_bytes", "512"),
+            ("pipeline.max_brotli_window_bytes", "33554432"),
         ] {
             let err = parse(&[(key, value)]).unwrap_err();
             assert_eq!(err.key, key);
@@ -762,5 +883,67 @@ mod tests {
         assert!(!s.plan_policy.allows("llm"));
         assert!(!s.plan_policy.allows(""));
         assert_eq!(s.plan_policy.max_plan_bytes(), 1024);
+    }
+
+    #[test]
+    fn budget_identity_and_window_keys_default_and_parse() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.cpu_budget_ms, 40);
+        assert_eq!(s.synthetic_id, SyntheticIdMode::Auto);
+        assert_eq!(s.max_brotli_window_bytes, 4 << 20);
+        let s = parse(&[
+            ("publisher.cpu_budget_ms", " 0 "),
+            ("publisher.synthetic_id", "off"),
+            ("pipeline.max_brotli_window_bytes", "16777216"),
+        ])
+        .unwrap();
+        assert_eq!(s.cpu_budget_ms, 0, "0 turns the budget off");
+        assert_eq!(s.synthetic_id, SyntheticIdMode::Off);
+        assert_eq!(s.max_brotli_window_bytes, 16 << 20);
+        for (value, mode) in [
+            ("auto", SyntheticIdMode::Auto),
+            ("on", SyntheticIdMode::On),
+            ("off", SyntheticIdMode::Off),
+        ] {
+            let s = parse(&[("publisher.synthetic_id", value)]).unwrap();
+            assert_eq!(s.synthetic_id, mode);
+            assert_eq!(mode.as_str(), value);
+        }
+        let s = parse(&[
+            ("publisher.cpu_budget_ms", "12"),
+            ("pipeline.max_brotli_window_bytes", "1024"),
+        ])
+        .unwrap();
+        assert_eq!((s.cpu_budget_ms, s.max_brotli_window_bytes), (12, 1024));
+    }
+
+    #[test]
+    fn synthetic_id_mode_resolves_against_the_secret() {
+        let key = b"a-key-of-at-least-16-bytes";
+        let short = b"too-short";
+        assert_eq!(crate::http::synthetic_id::MIN_KEY_LEN, 16);
+        // auto: on with a key, off without; a short key is still an error.
+        let signer = SyntheticIdMode::Auto.resolve(Some(key)).unwrap().unwrap();
+        let value = signer.issue([7; 16]);
+        assert!(signer.verify(&value).is_some());
+        assert!(SyntheticIdMode::Auto.resolve(None).unwrap().is_none());
+        let err = SyntheticIdMode::Auto.resolve(Some(short)).unwrap_err();
+        assert_eq!(err.key, "synthetic_id_key");
+        // on: a missing or short key is a configuration error naming it.
+        assert!(SyntheticIdMode::On.resolve(Some(key)).unwrap().is_some());
+        let missing = SyntheticIdMode::On.resolve(None).unwrap_err();
+        assert_eq!(missing.key, "synthetic_id_key");
+        assert!(missing.to_string().contains("missing"), "{missing}");
+        let short_err = SyntheticIdMode::On.resolve(Some(short)).unwrap_err();
+        assert_eq!(short_err.key, "synthetic_id_key");
+        assert!(
+            !short_err.to_string().contains("too-short"),
+            "never echoes the key"
+        );
+        // off: never on, whatever the store holds, and the key is not needed.
+        assert!(SyntheticIdMode::Off.resolve(Some(key)).unwrap().is_none());
+        assert!(SyntheticIdMode::Off.resolve(None).unwrap().is_none());
+        assert!(!SyntheticIdMode::Off.needs_key());
+        assert!(SyntheticIdMode::Auto.needs_key() && SyntheticIdMode::On.needs_key());
     }
 }

@@ -664,3 +664,100 @@ fn unterminated_comments_and_tags_hit_the_html_memory_cap_too() {
         assert!(sent <= 1 << 20, "{open:?}: failed only after {sent} bytes");
     }
 }
+
+/// `data` with window `lgwin`, flushed after its first KiB as a streaming
+/// origin would (so the first meta-block is not the last, and the decoder
+/// needs the whole window).
+fn brotli_with_window(data: &[u8], lgwin: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, lgwin);
+        let (a, b) = data.split_at(data.len().min(1024));
+        w.write_all(a).unwrap();
+        w.flush().unwrap();
+        w.write_all(b).unwrap();
+    }
+    out
+}
+
+/// A page of `n` numbered paragraphs: large and varied enough to span
+/// several brotli meta-blocks.
+fn long_page(n: usize) -> Vec<u8> {
+    let mut page = b"<html><body>".to_vec();
+    for i in 0..n {
+        page.extend_from_slice(
+            format!(
+                "<p id=\"p{i}\"><a href=\"https://origin.example/{i}\">item {}</a></p>\n",
+                i * 7919 % 10007
+            )
+            .as_bytes(),
+        );
+    }
+    page
+}
+
+#[test]
+fn a_brotli_window_over_the_cap_is_an_origin_error_before_any_output() {
+    let page = long_page(20_000);
+    let body = brotli_with_window(&page, 24);
+    let mut out = Vec::new();
+    let mut p = Pipeline::new(cfg(ContentEncoding::Brotli), &mut out).unwrap();
+    // The first meta-block's header decides it, a few bytes in.
+    let err = body[..64]
+        .chunks(1)
+        .find_map(|c| p.write_chunk(c).err())
+        .expect("refused within the first 64 bytes");
+    assert!(
+        matches!(
+            err,
+            PipelineError::BrotliWindowTooLarge {
+                window: 16_777_216,
+                cap: 4_194_304
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.source_side(), ErrorSource::Origin);
+    assert_eq!(err.class(), "brotli_window");
+    assert!(matches!(
+        p.write_chunk(&body[64..]),
+        Err(PipelineError::Poisoned)
+    ));
+    drop(p);
+    assert!(
+        out.is_empty(),
+        "nothing may be written: the adapter answers 502"
+    );
+
+    // lgwin 22 (the reference encoder's default) is within the default
+    // cap; a raised cap accepts lgwin 24; a lowered one refuses lgwin 22.
+    let expected = rewrite_whole(ContentKind::Html, rules(), &page);
+    let chunked = |config, body: &[u8]| run_chunks(config, body.chunks(16 << 10));
+    let ok = chunked(cfg(ContentEncoding::Brotli), &brotli_with_window(&page, 22)).unwrap();
+    assert!(ok == expected);
+    let mut raised = cfg(ContentEncoding::Brotli);
+    raised.limits = PipelineLimits::default().with_max_brotli_window(16 << 20);
+    assert!(chunked(raised, &body).unwrap() == expected);
+    // A small page in one meta-block needs only its own size.
+    let mut whole = Vec::new();
+    brotli::CompressorWriter::new(&mut whole, 4096, 5, 24)
+        .write_all(PAGE)
+        .unwrap();
+    assert!(feed(cfg(ContentEncoding::Brotli), &whole).is_ok());
+    let mut lowered = cfg(ContentEncoding::Brotli);
+    lowered.limits = PipelineLimits::default().with_max_brotli_window(1 << 20);
+    assert!(matches!(
+        chunked(lowered, &brotli_with_window(&page, 22)),
+        Err(PipelineError::BrotliWindowTooLarge {
+            window: 4_194_304,
+            cap: 1_048_576
+        })
+    ));
+    assert_eq!(
+        PipelineLimits::default()
+            .with_max_brotli_window(usize::MAX)
+            .max_brotli_window(),
+        16 << 20,
+        "clamped to the largest RFC window"
+    );
+}

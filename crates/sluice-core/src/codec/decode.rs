@@ -22,12 +22,14 @@ enum Inner {
 }
 
 impl ContentDecoder {
-    pub(crate) fn new(encoding: ContentEncoding) -> Self {
+    /// A decoder for `encoding`; a brotli body may declare a window of at
+    /// most `max_brotli_window` bytes.
+    pub(crate) fn new(encoding: ContentEncoding, max_brotli_window: usize) -> Self {
         let inner = match encoding {
             ContentEncoding::Identity => Inner::Identity,
             ContentEncoding::Gzip => Inner::Inflate(Box::new(Inflater::gzip())),
             ContentEncoding::Deflate => Inner::Inflate(Box::new(Inflater::deflate())),
-            ContentEncoding::Brotli => Inner::Brotli(BrotliDecoder::new()),
+            ContentEncoding::Brotli => Inner::Brotli(BrotliDecoder::new(max_brotli_window)),
         };
         let buf = match inner {
             Inner::Identity => Vec::new(),

@@ -108,6 +108,21 @@ impl Stage {
         }
     }
 
+    /// Stops rewriting (see [`crate::Pipeline::stop_rewriting`]): writes
+    /// every byte the processor holds back, unrewritten, and becomes
+    /// [`Stage::Passthrough`]. Returns how many bytes went out raw, which
+    /// are the last ones pushed; everything pushed before them went out as
+    /// a full rewrite of the body would have it.
+    pub(crate) fn stop(&mut self, out: &mut impl ByteSink) -> Result<usize, PipelineError> {
+        let raw = match self {
+            Self::Passthrough => 0,
+            Self::Replace(r) => r.stop(out)?,
+            Self::Html(h) => h.stop(out)?,
+        };
+        *self = Self::Passthrough;
+        Ok(raw)
+    }
+
     /// URLs rewritten so far.
     pub(crate) fn rewritten(&self) -> u64 {
         match self {

@@ -105,6 +105,19 @@ impl StreamReplacer {
         self.run(true, out)
     }
 
+    /// Stops rewriting this stream: the held-back bytes are written as
+    /// they came (a URL they might start is left alone rather than guessed
+    /// at, since the bytes that would decide it will not be rewritten), and
+    /// the replacer is empty again. Returns how many bytes went out raw;
+    /// everything before them was decided exactly as a full rewrite would.
+    pub(crate) fn stop(&mut self, out: &mut impl ByteSink) -> Result<usize, PipelineError> {
+        let raw = self.pending.len();
+        out.put(&self.pending)?;
+        self.pending.clear();
+        self.scan = 0;
+        Ok(raw)
+    }
+
     fn run(&mut self, eof: bool, out: &mut impl ByteSink) -> Result<(), PipelineError> {
         let (emitted, scan) = scan(
             &self.rules,

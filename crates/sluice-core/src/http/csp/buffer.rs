@@ -235,6 +235,7 @@ impl<W: Write> BufferedHtml<W> {
                     bytes_decoded: decoded.bytes_decoded,
                     bytes_out: body.len() as u64,
                     urls_rewritten: rstats.urls_rewritten,
+                    rewrite_stop: None,
                 };
                 Ok(BufferedOutcome::Complete(CompletedHtml {
                     writer,

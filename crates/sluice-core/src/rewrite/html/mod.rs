@@ -252,6 +252,26 @@ impl HtmlStage {
         Ok(())
     }
 
+    /// Stops rewriting: writes, as they came, the bytes the stage still
+    /// holds (the raw-text replacer's tail, then the source window, which
+    /// includes the partial token lol_html buffers), so that the output so
+    /// far followed by the rest of the input untouched is the document.
+    /// lol_html is dropped without `end()`: its copy of the partial token
+    /// is the same bytes as our window. Returns how many bytes went out
+    /// raw; everything before them is exactly what a full rewrite gives.
+    pub(crate) fn stop(&mut self, out: &mut impl ByteSink) -> Result<usize, PipelineError> {
+        if self.rewriter.take().is_none() {
+            return Err(PipelineError::Poisoned);
+        }
+        let mut raw = 0;
+        if self.in_region {
+            self.in_region = false;
+            raw += self.region.stop(out)?;
+        }
+        out.put(&self.held)?;
+        Ok(raw + std::mem::take(&mut self.held).len())
+    }
+
     /// Turns lol_html's result (and any fault our handlers or sink
     /// recorded) into ours; any error drops the poisoned rewriter.
     fn check(&mut self, result: Result<(), RewritingError>) -> Result<(), PipelineError> {

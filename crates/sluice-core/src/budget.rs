@@ -1,0 +1,224 @@
+//! The CPU budget of a rewrite: when to stop rewriting so the response
+//! still ends, complete and valid, inside Fastly's per-request CPU limit.
+//!
+//! Fastly stops a request instance after 50 ms of vCPU. Rewriting costs
+//! CPU per byte, so a page of a few MiB could be cut off mid-stream (and a
+//! cache fill would never complete). `publisher.cpu_budget_ms` (default
+//! [`DEFAULT_CPU_BUDGET_MS`]) is the point by which rewriting must have
+//! stopped; the gap between it and the platform's limit is the headroom
+//! for finishing: nothing for an identity origin (the host splices the
+//! rest of the origin body), decoding the rest for an encoded one.
+//!
+//! The adapter reads `compute_runtime::elapsed_vcpu_ms()` before it pushes
+//! each origin chunk and asks [`CpuBudget::before_chunk`]; when the answer
+//! is [`BudgetCheck::Stop`] it calls [`crate::Pipeline::stop_rewriting`]
+//! (or [`crate::Pipeline::into_splice`]) before pushing the chunk. The
+//! decision itself is the pure [`must_stop`], so it is tested without a
+//! clock.
+
+/// Default `publisher.cpu_budget_ms`: 40 of Fastly's 50 ms, leaving 10 ms
+/// to finish the response after rewriting stops.
+pub const DEFAULT_CPU_BUDGET_MS: u64 = 40;
+
+/// `elapsed_vcpu_ms()` counts whole milliseconds, so the true time spent
+/// may be up to one more than it says.
+const CLOCK_GRANULARITY_US: u64 = 1_000;
+
+/// The cost assumed for a chunk before any has been measured: per encoded
+/// byte, about what decoding and rewriting cost for HTML that compressed
+/// 6:1 through Viceroy (docs/BENCHMARKS.md). Only used until one
+/// millisecond of rewriting has been observed.
+const PRIOR_NS_PER_BYTE: u64 = 60;
+
+/// Whether the next chunk may still be rewritten: stop when the time
+/// already spent, plus the clock's granularity, plus the next chunk's
+/// estimated cost would reach the budget. Stopping before the budget is
+/// reached, not after, is what leaves the headroom between the budget and
+/// the platform's limit for finishing the response.
+///
+/// `budget_ms == 0` means no budget: never stop.
+pub fn must_stop(elapsed_ms: u64, budget_ms: u64, next_chunk_cost_us: u64) -> bool {
+    if budget_ms == 0 {
+        return false;
+    }
+    let spent_us = elapsed_ms
+        .saturating_mul(1_000)
+        .saturating_add(CLOCK_GRANULARITY_US)
+        .saturating_add(next_chunk_cost_us);
+    spent_us >= budget_ms.saturating_mul(1_000)
+}
+
+/// The answer of [`CpuBudget::before_chunk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetCheck {
+    /// Rewrite this chunk.
+    Rewrite,
+    /// Stop rewriting before this chunk (and for the rest of the body).
+    Stop,
+}
+
+/// The per-body state of the budget: it measures what rewriting costs per
+/// encoded origin byte on this body and predicts the next chunk from it.
+#[derive(Debug, Clone)]
+pub struct CpuBudget {
+    budget_ms: u64,
+    /// `elapsed_ms` at the first chunk: what the request cost before the
+    /// body (routing, the origin request, headers) is not rewrite cost.
+    first_ms: Option<u64>,
+    /// Encoded bytes rewritten since `first_ms`.
+    bytes: u64,
+    stopped: bool,
+}
+
+impl CpuBudget {
+    /// A budget of `budget_ms` vCPU milliseconds for the whole request;
+    /// `0` disables it.
+    pub fn new(budget_ms: u64) -> Self {
+        Self {
+            budget_ms,
+            first_ms: None,
+            bytes: 0,
+            stopped: false,
+        }
+    }
+
+    /// True unless the budget is `0` (off).
+    pub fn is_enabled(&self) -> bool {
+        self.budget_ms > 0
+    }
+
+    /// Called before each origin chunk of `chunk_len` encoded bytes is
+    /// pushed, with the request's elapsed vCPU milliseconds now. Once it
+    /// says [`BudgetCheck::Stop`] it keeps saying so.
+    pub fn before_chunk(&mut self, elapsed_ms: u64, chunk_len: usize) -> BudgetCheck {
+        if self.stopped {
+            return BudgetCheck::Stop;
+        }
+        let first = *self.first_ms.get_or_insert(elapsed_ms);
+        let cost = self.estimate_us(elapsed_ms.saturating_sub(first), chunk_len as u64);
+        if must_stop(elapsed_ms, self.budget_ms, cost) {
+            self.stopped = true;
+            return BudgetCheck::Stop;
+        }
+        self.bytes += chunk_len as u64;
+        BudgetCheck::Rewrite
+    }
+
+    /// The expected cost of rewriting `len` more bytes: this body's rate so
+    /// far once at least a millisecond has been measured, else the prior.
+    /// With whole-millisecond readings, a rate measured over a few
+    /// milliseconds is coarse, so the larger of the two is used until ten
+    /// have passed.
+    fn estimate_us(&self, spent_ms: u64, len: u64) -> u64 {
+        let prior = len.saturating_mul(PRIOR_NS_PER_BYTE) / 1_000;
+        if spent_ms == 0 || self.bytes == 0 {
+            return prior;
+        }
+        let measured = spent_ms
+            .saturating_mul(1_000)
+            .saturating_mul(len)
+            .div_ceil(self.bytes);
+        if spent_ms < 10 {
+            measured.max(prior)
+        } else {
+            measured
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stops_before_the_budget_not_at_it() {
+        // 40 ms budget, 0.5 ms chunks: at 38 ms, 38 + 1 (clock) + 0.5 <
+        // 40, so one more chunk; at 39 ms it would reach 40.5: stop.
+        assert!(!must_stop(38, 40, 500));
+        assert!(must_stop(39, 40, 500));
+        // The estimate moves the switch earlier by whole chunks.
+        assert!(!must_stop(33, 40, 5_000));
+        assert!(must_stop(34, 40, 5_000));
+        // Even a free chunk stops one clock tick early.
+        assert!(!must_stop(38, 40, 0));
+        assert!(must_stop(39, 40, 0));
+        assert!(must_stop(45, 40, 0));
+    }
+
+    #[test]
+    fn zero_budget_never_stops() {
+        assert!(!must_stop(0, 0, 0));
+        assert!(!must_stop(u64::MAX, 0, u64::MAX));
+    }
+
+    #[test]
+    fn huge_values_saturate_instead_of_wrapping() {
+        assert!(must_stop(u64::MAX, 40, 0));
+        assert!(must_stop(0, 40, u64::MAX));
+        assert!(!must_stop(0, u64::MAX, 0));
+    }
+
+    #[test]
+    fn the_rate_measured_on_the_body_predicts_the_next_chunk() {
+        let chunk = 16 << 10;
+        let mut b = CpuBudget::new(40);
+        // 5 ms before the body; then 1 ms per 4 chunks (~61 ns/byte).
+        let mut elapsed_us = 5_000u64;
+        let mut rewritten = 0;
+        loop {
+            match b.before_chunk(elapsed_us / 1_000, chunk) {
+                BudgetCheck::Rewrite => {
+                    rewritten += 1;
+                    elapsed_us += 250;
+                }
+                BudgetCheck::Stop => break,
+            }
+        }
+        // Stops when 1 ms (clock) + 0.25 ms (chunk) would reach 40 ms: at
+        // the first reading of 39 ms (up to 38.99 ms plus a chunk is still
+        // under 40), after 34 ms of rewriting.
+        assert_eq!(elapsed_us, 39_000, "stopped at {elapsed_us} us");
+        assert_eq!(rewritten, 34 * 4);
+        // And it stays stopped.
+        assert_eq!(b.before_chunk(0, chunk), BudgetCheck::Stop);
+    }
+
+    #[test]
+    fn an_expensive_body_stops_earlier() {
+        // 2 ms per chunk (dense gzip): the switch comes at least one chunk
+        // and the clock tick before the budget.
+        let mut b = CpuBudget::new(40);
+        let mut elapsed_us = 3_000u64;
+        while b.before_chunk(elapsed_us / 1_000, 16 << 10) == BudgetCheck::Rewrite {
+            elapsed_us += 2_000;
+        }
+        let at = elapsed_us / 1_000;
+        assert!(
+            at + 1 + 2 >= 40 && at + 1 + 2 < 40 + 2,
+            "stopped at {at} ms"
+        );
+        assert_eq!(at, 37);
+    }
+
+    #[test]
+    fn the_prior_covers_the_first_chunks() {
+        // Nothing measured yet: a 64 KiB chunk is assumed to cost about
+        // 3.9 ms, so a request already at 36 ms stops at once, one at
+        // 35 ms rewrites it.
+        let mut b = CpuBudget::new(40);
+        assert_eq!(b.before_chunk(36, 64 << 10), BudgetCheck::Stop);
+        let mut b = CpuBudget::new(40);
+        assert_eq!(b.before_chunk(35, 64 << 10), BudgetCheck::Rewrite);
+        // A cheap body is still judged by the prior until the clock moves.
+        assert_eq!(b.estimate_us(0, 16 << 10), (16 << 10) * 60 / 1000);
+    }
+
+    #[test]
+    fn disabled_budget_always_rewrites() {
+        let mut b = CpuBudget::new(0);
+        assert!(!b.is_enabled());
+        for ms in [0, 40, 1_000, u64::MAX] {
+            assert_eq!(b.before_chunk(ms, 1 << 20), BudgetCheck::Rewrite);
+        }
+    }
+}
