@@ -28,7 +28,7 @@ use sluice_core::cache::{stored_head, vary, Entry, NotStored, StoredHead};
 use sluice_core::encoding::ContentEncoding;
 use sluice_core::http::headers::values;
 
-pub use fill::{Fill, Inserter};
+pub use fill::{Fill, FillBody, Inserter};
 
 use crate::lifecycle::message::{self, Parts};
 use crate::lifecycle::{Cx, EdgeError, Outcome};

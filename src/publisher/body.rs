@@ -15,11 +15,12 @@ use sluice_core::http::{finalize, origin_response, Mode};
 use sluice_core::pipeline::{Pipeline, PipelineConfig};
 use sluice_core::sink::{ClientSink, Commit};
 
+use super::budget::{self, Append, Switch, Watch};
 use crate::lifecycle::pump::{pump, Flow, Pumped};
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 
 /// Rewrites the origin body into `committer`, in `mode`.
-pub fn rewrite<C: Commit<Head = Response>>(
+pub fn rewrite<C>(
     head: Response,
     mut body: Body,
     config: PipelineConfig,
@@ -27,7 +28,11 @@ pub fn rewrite<C: Commit<Head = Response>>(
     hashed: Option<PolicyHeaders>,
     committer: C,
     cx: &mut Cx<'_>,
-) -> Result<Outcome, Report<EdgeError>> {
+) -> Result<Outcome, Report<EdgeError>>
+where
+    C: Commit<Head = Response>,
+    C::Body: Append,
+{
     cx.record.mode = mode.as_str();
     if let Some(policies) = hashed {
         return complete_hashes(head, body, config, policies, committer, cx);
@@ -50,12 +55,19 @@ pub fn rewrite<C: Commit<Head = Response>>(
         Mode::Stream | Mode::PassThrough => cx.sink_via(committer, head),
     };
     let mut pipeline = Pipeline::new(config, sink).map_err(pipeline_error)?;
+    let mut watch = Watch::new(cx.settings.cpu_budget_ms);
+    let mut spliced_at: Option<Vec<u8>> = None;
     let mut bytes_in = 0u64;
     let pumped = pump(&mut body, |chunk| {
         bytes_in += chunk.len() as u64;
+        if let Switch::Splice = watch.before(&mut pipeline, chunk.len())? {
+            spliced_at = Some(chunk.to_vec());
+            return Ok(Flow::Stop);
+        }
         pipeline.write_chunk(chunk).map(|()| Flow::More)
     });
     cx.record.bytes_in = bytes_in;
+    watch.record(cx);
     if cx.stats.spilled() {
         cx.record.mode = Mode::Stream.as_str();
     }
@@ -70,6 +82,10 @@ pub fn rewrite<C: Commit<Head = Response>>(
         // A `<meta>` policy with hashes streamed past before its scripts:
         // list such paths in publisher.buffered_paths to complete it.
         cx.record.csp = Some("incomplete");
+    }
+    if let Some(chunk) = spliced_at {
+        budget::splice(pipeline, &chunk, body, cx)?;
+        return Ok(Outcome::Sent);
     }
     let sink = pipeline.finish().map_err(pipeline_error)?;
     sink.finish()
@@ -173,7 +189,7 @@ fn spilled(head: &mut Response, started: Instant) {
 }
 
 /// Which side a pipeline failure came from decides its class.
-fn pipeline_error(e: PipelineError) -> Report<EdgeError> {
+pub(super) fn pipeline_error(e: PipelineError) -> Report<EdgeError> {
     let kind = match e.source_side() {
         ErrorSource::Downstream => EdgeError::ClientGone,
         _ if matches!(e, PipelineError::Upstream(_)) => EdgeError::OriginRead,

@@ -133,7 +133,9 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         return Ok(Outcome::Respond(head));
     }
     let mut config = PipelineConfig::new(input, output.encoding, kind, rules);
-    config.limits = PipelineLimits::default().with_max_decoded_bytes(cx.settings.max_decoded_bytes);
+    config.limits = PipelineLimits::default()
+        .with_max_decoded_bytes(cx.settings.max_decoded_bytes)
+        .with_max_brotli_window(cx.settings.max_brotli_window_bytes);
     config.charset = charset;
     config.gzip_level = cx.settings.gzip_level;
     config.brotli_quality = cx.settings.brotli_quality;

@@ -1,32 +1,42 @@
 //! Synthetic ID: verify the visitor's signed `sluice_id` cookie or issue a
-//! new one. The HMAC key lives in the Secret Store. The cookie is a
-//! per-visitor part of the response: it is added at delivery, after any
-//! cache lookup, and never stored.
+//! new one. The HMAC key lives in the Secret Store; `publisher.synthetic_id`
+//! says whether it must (`on`), may (`auto`) or must not (`off`) be used.
+//! The cookie is a per-visitor part of the response: it is added at
+//! delivery, after any cache lookup, and never stored.
 
 use error_stack::Report;
 use fastly::http::{header, HeaderValue};
 use fastly::{Request, Response};
 use sluice_core::http::origin_response::private_cache_control;
-use sluice_core::http::synthetic_id::{self, Signer};
+use sluice_core::http::synthetic_id;
+use sluice_core::settings::SYNTHETIC_ID_KEY;
 
-use crate::lifecycle::{message, EdgeError};
+use crate::lifecycle::{message, Cx, EdgeError};
 use crate::stores;
-
-/// Secret Store key holding the HMAC key.
-pub const KEY_NAME: &str = "synthetic_id_key";
 
 /// The visitor's ID for this request.
 #[derive(Debug, Clone)]
 pub struct Visitor {
     /// The full signed cookie value.
     pub cookie_value: String,
-    /// The 32-hex-digit ID the origin sees.
-    pub id: String,
+    /// The 32-hex-digit ID the origin sees; `None` when synthetic IDs
+    /// are off for this request.
+    pub id: Option<String>,
     /// A `Set-Cookie` is needed (no cookie, or a forged one).
     pub issued: bool,
 }
 
 impl Visitor {
+    /// A visitor without an ID (synthetic IDs off): nothing is issued,
+    /// read or sent to the origin.
+    fn anonymous() -> Self {
+        Self {
+            cookie_value: String::new(),
+            id: None,
+            issued: false,
+        }
+    }
+
     /// Adds the visitor's part to a response about to go out: a newly
     /// issued ID's `Set-Cookie`, and `private` so no shared cache keeps it.
     pub fn decorate(&self, resp: &mut Response, max_age: u64) {
@@ -49,12 +59,21 @@ impl Visitor {
     }
 }
 
-/// Verifies or issues the visitor's ID.
-pub fn identify(req: &Request) -> Result<Visitor, Report<EdgeError>> {
-    let key = stores::secret(KEY_NAME)
-        .ok_or_else(|| Report::new(EdgeError::Config(format!("secret `{KEY_NAME}` is missing"))))?;
-    let signer = Signer::new(&key)
-        .map_err(|e| Report::new(EdgeError::Config(format!("secret `{KEY_NAME}`: {e}"))))?;
+/// Verifies or issues the visitor's ID, as `publisher.synthetic_id` says;
+/// the access line records whether IDs were on.
+pub fn identify(req: &Request, cx: &mut Cx<'_>) -> Result<Visitor, Report<EdgeError>> {
+    let mode = cx.settings.synthetic_id;
+    let key = mode
+        .needs_key()
+        .then(|| stores::secret(SYNTHETIC_ID_KEY))
+        .flatten();
+    let signer = mode
+        .resolve(key.as_deref())
+        .map_err(|e| Report::new(EdgeError::Config(e.to_string())))?;
+    cx.record.synthetic_id = Some(if signer.is_some() { "on" } else { "off" });
+    let Some(signer) = signer else {
+        return Ok(Visitor::anonymous());
+    };
     let presented = message::header_all(req, header::COOKIE.as_str())
         .into_iter()
         .find_map(synthetic_id::find_in_cookie_header);
@@ -62,7 +81,7 @@ pub fn identify(req: &Request) -> Result<Visitor, Report<EdgeError>> {
         if let Some(id) = signer.verify(value) {
             return Ok(Visitor {
                 cookie_value: value.to_owned(),
-                id: id.to_owned(),
+                id: Some(id.to_owned()),
                 issued: false,
             });
         }
@@ -72,11 +91,7 @@ pub fn identify(req: &Request) -> Result<Visitor, Report<EdgeError>> {
     getrandom::fill(&mut random)
         .map_err(|e| Report::new(EdgeError::Internal).attach(format!("getrandom: {e}")))?;
     let cookie_value = signer.issue(random);
-    let id = cookie_value
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let id = cookie_value.split('.').next().map(str::to_owned);
     Ok(Visitor {
         cookie_value,
         id,

@@ -7,6 +7,7 @@
 //! classify → rewritten-body headers → body → access line (lifecycle).
 
 mod body;
+mod budget;
 mod deliver;
 pub mod identity;
 
@@ -69,7 +70,7 @@ pub enum Fetched {
 /// ask the edge cache.
 pub fn prepare(req: &mut Request, cx: &mut Cx<'_>) -> Result<Prepared, Report<EdgeError>> {
     let raw = take_raw_prefix(req);
-    let visitor = identity::identify(req)?;
+    let visitor = identity::identify(req, cx)?;
     Ok(match cache::lookup(req, &visitor, cx) {
         Cached::Answered(outcome) => Prepared::Answered(outcome),
         Cached::Fetch { fill, delivered } => Prepared::Fetch(Before {
@@ -145,7 +146,7 @@ pub fn fetch(
     .map_err(|e| Report::new(EdgeError::Config(format!("rewrite rules: {e}"))))?;
 
     let mut headers = message::request_headers(&req);
-    origin_request::prepare(&mut headers, &cx.view, Some(&visitor.id));
+    origin_request::prepare(&mut headers, &cx.view, visitor.id.as_deref());
     if fill.is_some() {
         // The entry must hold the full response, not a 304 for this
         // client's copy.

@@ -335,6 +335,12 @@ impl EdgeConfig {
         self
     }
 
+    /// Removes one secret (a service that has not provisioned it).
+    pub fn unset_secret(mut self, key: &str) -> Self {
+        self.secrets.retain(|(k, _)| k != key);
+        self
+    }
+
     /// Adds or replaces a backend.
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backends.retain(|b| b.name != backend.name);

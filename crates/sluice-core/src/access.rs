@@ -73,6 +73,32 @@ pub struct AccessRecord {
     /// records and tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<serde_json::Value>,
+    /// Publisher: `on` when the visitor had a signed synthetic ID, `off`
+    /// when `publisher.synthetic_id` (or, in `auto`, a missing key) left
+    /// it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synthetic_id: Option<&'static str>,
+    /// Publisher: where rewriting stopped for `publisher.cpu_budget_ms`,
+    /// when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_budget: Option<BudgetStop>,
+}
+
+/// Where the CPU budget stopped a rewrite, and how the rest was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BudgetStop {
+    /// Offset in the decoded body of the first byte sent as the origin
+    /// sent it: everything before it was rewritten.
+    pub at_byte: u64,
+    /// Encoded origin bytes read when the rewrite stopped.
+    pub bytes_in: u64,
+    /// Guest vCPU milliseconds spent when it stopped.
+    pub vcpu_ms: u64,
+    /// How the rest went: `splice` (the host appended the origin body, no
+    /// guest CPU), `copy` (identity bytes copied by the guest: a buffered
+    /// body or a cache fill) or `decode` (an encoded origin decoded, or
+    /// an encoded output encoded, without rewriting).
+    pub rest: &'static str,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -118,9 +144,36 @@ mod tests {
         assert_eq!(v["method"], "GET");
         assert_eq!(v["path"], "/a");
         assert_eq!(v["status"], 200);
-        for absent in ["abort", "error_class", "attempts", "llm", "plan", "ttfb_ms"] {
+        for absent in [
+            "abort",
+            "error_class",
+            "attempts",
+            "llm",
+            "plan",
+            "ttfb_ms",
+            "synthetic_id",
+            "cpu_budget",
+        ] {
             assert!(v.get(absent).is_none(), "{absent}");
         }
+    }
+
+    #[test]
+    fn a_budget_stop_says_where_and_how() {
+        let mut r = AccessRecord::for_request("GET", "/big");
+        r.synthetic_id = Some("off");
+        r.cpu_budget = Some(BudgetStop {
+            at_byte: 81_920,
+            bytes_in: 98_304,
+            vcpu_ms: 3,
+            rest: "splice",
+        });
+        let v: serde_json::Value = serde_json::from_str(&r.to_line()).unwrap();
+        assert_eq!(v["synthetic_id"], "off");
+        assert_eq!(
+            v["cpu_budget"],
+            serde_json::json!({"at_byte": 81920, "bytes_in": 98304, "vcpu_ms": 3, "rest": "splice"})
+        );
     }
 
     #[test]

@@ -165,14 +165,9 @@ mod tests {
         // 5 ms before the body; then 1 ms per 4 chunks (~61 ns/byte).
         let mut elapsed_us = 5_000u64;
         let mut rewritten = 0;
-        loop {
-            match b.before_chunk(elapsed_us / 1_000, chunk) {
-                BudgetCheck::Rewrite => {
-                    rewritten += 1;
-                    elapsed_us += 250;
-                }
-                BudgetCheck::Stop => break,
-            }
+        while b.before_chunk(elapsed_us / 1_000, chunk) == BudgetCheck::Rewrite {
+            rewritten += 1;
+            elapsed_us += 250;
         }
         // Stops when 1 ms (clock) + 0.25 ms (chunk) would reach 40 ms: at
         // the first reading of 39 ms (up to 38.99 ms plus a chunk is still

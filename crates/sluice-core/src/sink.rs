@@ -208,6 +208,24 @@ impl<C: Commit> ClientSink<C> {
         }
     }
 
+    /// The committed body, for a stream that hands the rest of its bytes
+    /// to the platform (the CPU budget's splice): a streaming sink that has
+    /// sent nothing yet commits now. `None` for a buffered body still
+    /// waiting for its end (its finaliser needs every byte, so the caller
+    /// keeps writing) and for a closed sink.
+    pub fn committed_body(&mut self) -> io::Result<Option<&mut C::Body>> {
+        if let State::Pending { .. } = self.state {
+            if self.finalizer.is_some() {
+                return Ok(None);
+            }
+            self.commit(&[])?;
+        }
+        match &mut self.state {
+            State::Streaming(body) => Ok(Some(body)),
+            State::Pending { .. } | State::Closed => Ok(None),
+        }
+    }
+
     /// True once the head has gone to the client.
     pub fn committed(&self) -> bool {
         matches!(self.state, State::Streaming(_)) || self.stats.committed()

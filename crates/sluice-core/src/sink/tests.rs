@@ -356,3 +356,48 @@ fn after_commit_there_is_no_head_to_edit_and_the_body_streams_on() {
         [Event::Open(head(200)), Event::Finished(b"ab".to_vec())]
     );
 }
+
+#[test]
+fn committed_body_commits_a_stream_but_never_a_waiting_buffer() {
+    // A stream that has sent nothing commits its head at once, so the
+    // caller can append the rest of the body after it.
+    let fake = Fake::default();
+    let stats = Rc::new(SinkStats::default());
+    let mut sink = ClientSink::streaming(fake.clone(), head(200), Rc::clone(&stats));
+    sink.committed_body()
+        .unwrap()
+        .unwrap()
+        .write_all(b"spliced")
+        .unwrap();
+    assert!(stats.committed());
+    sink.finish().unwrap();
+    assert_eq!(
+        events(&fake),
+        [Event::Open(head(200)), Event::Finished(b"spliced".to_vec())]
+    );
+
+    // A buffered body waiting for its end is never committed early: its
+    // finaliser needs every byte.
+    let fake = Fake::default();
+    let mut sink = buffered(&fake, 10, &stats);
+    sink.write_all(b"abc").unwrap();
+    assert!(sink.committed_body().unwrap().is_none());
+    assert!(events(&fake).is_empty());
+    // Once it has spilled into a stream, its body is there to splice onto.
+    sink.write_all(b"0123456789").unwrap();
+    sink.committed_body()
+        .unwrap()
+        .unwrap()
+        .write_all(b"!")
+        .unwrap();
+    sink.finish().unwrap();
+    let mut spilled = head(200);
+    spilled.headers.push(("mode".into(), "stream".into()));
+    assert_eq!(
+        events(&fake),
+        [
+            Event::Open(spilled),
+            Event::Finished(b"abc0123456789!".to_vec())
+        ]
+    );
+}
