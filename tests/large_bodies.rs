@@ -400,7 +400,12 @@ fn stream_into(
 fn rewrite_through_edge(kind: GenKind, enc: &str) {
     let n = rewrite_size();
     // The guest re-encodes: the gzip encoder must stay flat in memory too.
-    let (stack, pid) = warm_stack(|c| c.set("publisher.output_encoding", "origin"));
+    // The CPU budget is off: the whole body is rewritten, as it is meant to
+    // be checked (tests/cpu_budget.rs checks the switch).
+    let (stack, pid) = warm_stack(|c| {
+        c.set("publisher.output_encoding", "origin")
+            .set("publisher.cpu_budget_ms", "0")
+    });
     let path = format!("/gen/{}/{n}?enc={enc}", kind.as_str());
     let served = GenDoc::new(kind, "origin.example", n);
     let edge_host = stack.edge.addr.to_string();

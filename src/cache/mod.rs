@@ -252,7 +252,7 @@ pub fn serve_found(
             resp.append_header(name, v);
         }
     }
-    visitor.decorate(&mut resp, cx.settings.synthetic_id_max_age);
+    crate::publisher::identity::decorate(visitor, &mut resp, cx.settings.synthetic_id_max_age);
     if not_modified {
         return Ok(Outcome::Respond(resp));
     }

@@ -104,3 +104,23 @@ pub fn header_all<'a>(req: &'a Request, name: &str) -> Vec<&'a str> {
 pub fn response_header(resp: &Response, name: HeaderName) -> Option<&str> {
     resp.get_header(name).and_then(|v| v.to_str().ok())
 }
+
+/// Every text value of a response header, owned (so the head can be
+/// edited while they are used).
+pub fn response_header_all(resp: &Response, name: &str) -> Vec<String> {
+    resp.get_header_all(name)
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
+}
+
+/// Replaces a response header's values; a value the HTTP types refuse is
+/// dropped and logged, never a panic.
+pub fn set_all(resp: &mut Response, name: &str, values: &[String]) {
+    resp.remove_header(name);
+    for value in values {
+        match HeaderValue::from_str(value) {
+            Ok(v) => resp.append_header(name, v),
+            Err(_) => log::warn!("dropping an unrepresentable {name} value"),
+        }
+    }
+}

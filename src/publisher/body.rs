@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use error_stack::{Report, ResultExt};
-use fastly::http::HeaderValue;
 use fastly::{Body, Response};
 use sluice_core::access;
 use sluice_core::error::{ErrorSource, PipelineError};
@@ -15,9 +14,10 @@ use sluice_core::http::{finalize, origin_response, Mode};
 use sluice_core::pipeline::{Pipeline, PipelineConfig};
 use sluice_core::sink::{ClientSink, Commit};
 
-use super::budget::{self, Append, Switch, Watch};
+use super::budget::{self, Append};
 use crate::lifecycle::pump::{pump, Flow, Pumped};
-use crate::lifecycle::{Cx, EdgeError, Outcome};
+use crate::lifecycle::{message, Cx, EdgeError, Outcome};
+use sluice_core::budget::{RewriteWatch, Switch};
 
 /// Rewrites the origin body into `committer`, in `mode`.
 pub fn rewrite<C>(
@@ -55,29 +55,20 @@ where
         Mode::Stream | Mode::PassThrough => cx.sink_via(committer, head),
     };
     let mut pipeline = Pipeline::new(config, sink).map_err(pipeline_error)?;
-    let mut watch = Watch::new(cx.settings.cpu_budget_ms);
+    let mut watch = RewriteWatch::new(cx.settings.cpu_budget_ms);
     let mut spliced_at: Option<Vec<u8>> = None;
-    let mut bytes_in = 0u64;
-    let pumped = pump(&mut body, |chunk| {
-        bytes_in += chunk.len() as u64;
-        if let Switch::Splice = watch.before(&mut pipeline, chunk.len())? {
+    let pumped = pump_origin(&mut body, cx, |chunk| {
+        if watch.before_chunk(&mut pipeline, chunk.len(), budget::vcpu_ms())? == Switch::Splice {
             spliced_at = Some(chunk.to_vec());
             return Ok(Flow::Stop);
         }
         pipeline.write_chunk(chunk).map(|()| Flow::More)
     });
-    cx.record.bytes_in = bytes_in;
-    watch.record(cx);
+    budget::record(&watch, cx);
     if cx.stats.spilled() {
         cx.record.mode = Mode::Stream.as_str();
     }
-    match pumped {
-        Ok(()) => {}
-        Err(Pumped::Read(e)) => {
-            return Err(Report::new(EdgeError::OriginRead).attach(e.to_string()));
-        }
-        Err(Pumped::Handler(e)) => return Err(pipeline_error(e)),
-    }
+    pumped?;
     if pipeline.saw_meta_hash_policy() {
         // A `<meta>` policy with hashes streamed past before its scripts:
         // list such paths in publisher.buffered_paths to complete it.
@@ -110,19 +101,9 @@ fn complete_hashes<C: Commit<Head = Response>>(
     let cap = cx.settings.buffer_max_bytes;
     let sink = cx.sink_via(committer, head);
     let mut html = BufferedHtml::new(config, policies, cap, sink).map_err(pipeline_error)?;
-    let mut bytes_in = 0u64;
-    let pumped = pump(&mut body, |chunk| {
-        bytes_in += chunk.len() as u64;
+    pump_origin(&mut body, cx, |chunk| {
         html.write_chunk(chunk).map(|()| Flow::More)
-    });
-    cx.record.bytes_in = bytes_in;
-    match pumped {
-        Ok(()) => {}
-        Err(Pumped::Read(e)) => {
-            return Err(Report::new(EdgeError::OriginRead).attach(e.to_string()))
-        }
-        Err(Pumped::Handler(e)) => return Err(pipeline_error(e)),
-    }
+    })?;
     let gone = |e: std::io::Error| Report::new(EdgeError::ClientGone).attach(e.to_string());
     match html.finish().map_err(pipeline_error)? {
         BufferedOutcome::Complete(done) => {
@@ -133,12 +114,9 @@ fn complete_hashes<C: Commit<Head = Response>>(
             });
             let mut sink = done.writer;
             if let Some(head) = sink.head_mut() {
-                set_policies(head, "content-security-policy", &done.headers.enforce);
-                set_policies(
-                    head,
-                    "content-security-policy-report-only",
-                    &done.headers.report_only,
-                );
+                message::set_all(head, "content-security-policy", &done.headers.enforce);
+                let report_only = &done.headers.report_only;
+                message::set_all(head, "content-security-policy-report-only", report_only);
                 for (name, value) in finalize::buffered_headers(&done.body) {
                     head.set_header(name, value);
                 }
@@ -157,34 +135,34 @@ fn complete_hashes<C: Commit<Head = Response>>(
     Ok(Outcome::Sent)
 }
 
-/// Replaces a policy header's values.
-fn set_policies(head: &mut Response, name: &str, values: &[String]) {
-    head.remove_header(name);
-    for value in values {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            head.append_header(name, v);
-        }
-    }
-}
-
 /// A buffered body that outgrew its cap or its wait streams: its head
-/// says so. The edge's own `Server-Timing` entry is replaced in place;
-/// any other (the cache's) stays as it was.
+/// says so.
 fn spilled(head: &mut Response, started: Instant) {
     log::warn!("buffered body passed its cap or its wait; streaming instead");
-    let buffered = format!("mode;desc={}", Mode::Buffered.as_str());
     let elapsed = access::ms_between(started, Instant::now());
-    let stream = origin_response::server_timing(elapsed, Mode::Stream.as_str());
-    let values: Vec<HeaderValue> = head
-        .get_header_all("server-timing")
-        .map(|v| match v.to_str() {
-            Ok(t) if t.contains(&buffered) => HeaderValue::from_str(&stream).unwrap_or(v.clone()),
-            _ => v.clone(),
-        })
-        .collect();
-    head.remove_header("server-timing");
-    for v in values {
-        head.append_header("server-timing", v);
+    let old = message::response_header_all(head, "server-timing");
+    let values = origin_response::spilled_server_timing(old.iter().map(String::as_str), elapsed);
+    message::set_all(head, "server-timing", &values);
+}
+
+/// Pumps the origin body into `each`, counting the bytes read for the
+/// access line: a failed read is the origin's, a refused chunk is the
+/// pipeline's.
+fn pump_origin(
+    body: &mut Body,
+    cx: &mut Cx<'_>,
+    mut each: impl FnMut(&[u8]) -> Result<Flow, PipelineError>,
+) -> Result<(), Report<EdgeError>> {
+    let mut bytes_in = 0u64;
+    let pumped = pump(body, |chunk| {
+        bytes_in += chunk.len() as u64;
+        each(chunk)
+    });
+    cx.record.bytes_in = bytes_in;
+    match pumped {
+        Ok(()) => Ok(()),
+        Err(Pumped::Read(e)) => Err(Report::new(EdgeError::OriginRead).attach(e.to_string())),
+        Err(Pumped::Handler(e)) => Err(pipeline_error(e)),
     }
 }
 

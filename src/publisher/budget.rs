@@ -1,8 +1,8 @@
 //! The CPU budget of a rewrite (`publisher.cpu_budget_ms`): Fastly stops a
 //! request after 50 ms of vCPU, so before each origin chunk the rewrite
-//! asks `sluice_core::budget` whether it may go on. When it may not, the
-//! rest of the body goes out as the origin sent it, and the response still
-//! ends complete and valid:
+//! asks `sluice_core::budget::RewriteWatch` whether it may go on. When it
+//! may not, the rest of the body goes out as the origin sent it, and the
+//! response still ends complete and valid:
 //! - identity in and out: the host appends the unread origin body to the
 //!   client stream (`StreamingBody::append`), at no guest CPU;
 //! - anything encoded: the pipeline stops rewriting and only decodes (or
@@ -16,7 +16,7 @@ use error_stack::Report;
 use fastly::http::body::StreamingBody;
 use fastly::{Body, Response};
 use sluice_core::access::BudgetStop;
-use sluice_core::budget::{BudgetCheck, CpuBudget};
+use sluice_core::budget::RewriteWatch;
 use sluice_core::pipeline::{Pipeline, RewriteStop};
 use sluice_core::sink::{ClientSink, Commit};
 
@@ -53,54 +53,10 @@ impl Append for FillBody {
     }
 }
 
-/// What the budget did to one body.
-pub enum Switch {
-    /// Rewrite this chunk (also after a stop: the pipeline passes it on).
-    Write,
-    /// Stop here: splice this chunk and the rest of the body.
-    Splice,
-}
-
-/// The budget's watch over one body.
-pub struct Watch {
-    budget: CpuBudget,
-    stop: Option<(RewriteStop, u64)>,
-}
-
-impl Watch {
-    /// A watch for `budget_ms` (`0`: never stop).
-    pub fn new(budget_ms: u64) -> Self {
-        Self {
-            budget: CpuBudget::new(budget_ms),
-            stop: None,
-        }
-    }
-
-    /// Called before each origin chunk is given to `pipeline`.
-    pub fn before<W: Write>(
-        &mut self,
-        pipeline: &mut Pipeline<W>,
-        chunk_len: usize,
-    ) -> Result<Switch, sluice_core::PipelineError> {
-        if !self.budget.is_enabled() || self.stop.is_some() {
-            return Ok(Switch::Write);
-        }
-        let vcpu = vcpu_ms();
-        if self.budget.before_chunk(vcpu, chunk_len) == BudgetCheck::Rewrite {
-            return Ok(Switch::Write);
-        }
-        if pipeline.can_splice() {
-            return Ok(Switch::Splice);
-        }
-        self.stop = Some((pipeline.stop_rewriting()?, vcpu));
-        Ok(Switch::Write)
-    }
-
-    /// Records a decode-only stop in the access line.
-    pub fn record(&self, cx: &mut Cx<'_>) {
-        if let Some((stop, vcpu)) = self.stop {
-            note(cx, stop, vcpu, "decode");
-        }
+/// Records a decode-only stop in the access line.
+pub fn record(watch: &RewriteWatch, cx: &mut Cx<'_>) {
+    if let Some((stop, vcpu)) = watch.stopped() {
+        note(cx, stop, vcpu, "decode");
     }
 }
 
@@ -162,6 +118,6 @@ fn note(cx: &mut Cx<'_>, stop: RewriteStop, vcpu_ms: u64, rest: &'static str) {
 
 /// The request's guest vCPU so far; an unreadable clock reads as no time
 /// spent (the budget then never stops, as before it existed).
-fn vcpu_ms() -> u64 {
+pub fn vcpu_ms() -> u64 {
     fastly::compute_runtime::elapsed_vcpu_ms().unwrap_or(0)
 }

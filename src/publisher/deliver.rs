@@ -157,7 +157,7 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
 /// The per-request part of a head: the visitor's cookie and what the
 /// cache did.
 fn decorate(resp: &mut Response, visitor: &Visitor, delivered: Delivered, max_age: u64) {
-    visitor.decorate(resp, max_age);
+    super::identity::decorate(visitor, resp, max_age);
     for (name, value) in delivered.headers() {
         if let Ok(v) = HeaderValue::from_str(&value) {
             resp.append_header(name, v);

@@ -10,16 +10,16 @@ mod body;
 mod budget;
 mod deliver;
 pub mod identity;
+mod send;
 
 use error_stack::Report;
-use fastly::http::{header, Method};
+use fastly::http::header;
 use fastly::Request;
-use sluice_core::http::{origin_request, origin_response, upload};
-use sluice_core::rewrite::{strip_raw_prefix, RewriteRules};
+use sluice_core::http::{origin_request, origin_response};
+use sluice_core::rewrite::{raw_origin_target, RewriteRules};
 use sluice_core::stream::{self, Strategy};
 
 use crate::cache::{self, Cached, Fill};
-use crate::lifecycle::backend;
 use crate::lifecycle::message::{self, Parts};
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 use identity::Visitor;
@@ -88,15 +88,10 @@ pub fn prepare(req: &mut Request, cx: &mut Cx<'_>) -> Result<Prepared, Report<Ed
 /// the request was one: its answer goes through untouched, so the pinned
 /// hash still matches.
 fn take_raw_prefix(req: &mut Request) -> bool {
-    let whole = match req.get_query_str() {
-        Some(q) => format!("{}?{q}", req.get_path()),
-        None => req.get_path().to_owned(),
-    };
-    let Some(origin) = strip_raw_prefix(&whole).map(str::to_owned) else {
+    let Some((path, query)) = raw_origin_target(req.get_path(), req.get_query_str()) else {
         return false;
     };
-    let (path, query) = origin.split_once('?').unwrap_or((&origin, ""));
-    req.set_path(path);
+    req.set_path(&path);
     req.set_query_str(query);
     true
 }
@@ -158,7 +153,7 @@ pub fn fetch(
         req.set_pass(true);
     }
     message::set_request_headers(&mut req, &headers);
-    let sent = send(req, cx, !rules.is_empty());
+    let sent = send::send(req, cx, !rules.is_empty());
     // stale-if-error: a refresh whose origin fails (or answers 5xx) serves
     // the stale entry while its window allows.
     let failed = sent
@@ -216,42 +211,6 @@ pub fn fetch(
         authorized,
         raw,
     }))
-}
-
-/// Sends to `origin` with the upload policy, and asks again without
-/// `Range` when a `206` of a processable type comes back (the edge cannot
-/// rewrite a fragment; a server may always ignore `Range`).
-fn send(req: Request, cx: &Cx<'_>, rewrites: bool) -> Result<fastly::Response, Report<EdgeError>> {
-    let policy = upload::upload_policy(
-        message::header(&req, header::CONTENT_LENGTH),
-        req.has_body(),
-        cx.settings.upload_max_bytes,
-    )
-    .map_err(|e| {
-        let kind = match e {
-            upload::UploadError::TooLarge { .. } => EdgeError::PayloadTooLarge,
-            upload::UploadError::BadLength => EdgeError::BadRequest,
-        };
-        Report::new(kind).attach(e.to_string())
-    })?;
-    let retry = (req.get_method() == Method::GET && req.contains_header(header::RANGE))
-        .then(|| req.clone_without_body());
-    let resp = match policy {
-        upload::Upload::Handle => backend::send(req, BACKEND, None)?,
-        upload::Upload::Counted(limit) => backend::send_counted(req, BACKEND, limit)?,
-    };
-    let ct = message::response_header(&resp, header::CONTENT_TYPE);
-    match retry {
-        Some(mut retry)
-            if upload::refetch_whole(resp.get_status().as_u16(), ct, true, rewrites) =>
-        {
-            log::debug!("206 of a processable type: fetching it whole to rewrite it");
-            retry.remove_header(header::RANGE);
-            retry.remove_header(header::IF_RANGE);
-            backend::send(retry, BACKEND, None)
-        }
-        _ => Ok(resp),
-    }
 }
 
 /// Adds `Server-Timing: edge;dur=…, mode;desc=<mode>`.

@@ -126,9 +126,141 @@ impl CpuBudget {
     }
 }
 
+/// What [`RewriteWatch::before_chunk`] says to do with the chunk in hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    /// Give it to the pipeline (after a stop, the pipeline passes it on
+    /// unrewritten).
+    Write,
+    /// Stop here: end the pipeline with [`crate::Pipeline::into_splice`],
+    /// write its held bytes and this chunk, then hand the unread rest of
+    /// the origin body to the platform.
+    Splice,
+}
+
+/// The budget's watch over one rewritten body: asked before each origin
+/// chunk, it stops the pipeline's rewriting when the budget says so, the
+/// cheapest way the pipeline allows (a splice when input and output are
+/// identity, else decode-only).
+#[derive(Debug, Clone)]
+pub struct RewriteWatch {
+    budget: CpuBudget,
+    stop: Option<(crate::RewriteStop, u64)>,
+}
+
+impl RewriteWatch {
+    /// A watch for `budget_ms` (`0`: never stop).
+    pub fn new(budget_ms: u64) -> Self {
+        Self {
+            budget: CpuBudget::new(budget_ms),
+            stop: None,
+        }
+    }
+
+    /// Called before each origin chunk of `chunk_len` bytes is given to
+    /// `pipeline`, with the request's vCPU milliseconds now.
+    pub fn before_chunk<W: std::io::Write>(
+        &mut self,
+        pipeline: &mut crate::Pipeline<W>,
+        chunk_len: usize,
+        vcpu_ms: u64,
+    ) -> Result<Switch, crate::PipelineError> {
+        if !self.budget.is_enabled() || self.stop.is_some() {
+            return Ok(Switch::Write);
+        }
+        if self.budget.before_chunk(vcpu_ms, chunk_len) == BudgetCheck::Rewrite {
+            return Ok(Switch::Write);
+        }
+        if pipeline.can_splice() {
+            return Ok(Switch::Splice);
+        }
+        self.stop = Some((pipeline.stop_rewriting()?, vcpu_ms));
+        Ok(Switch::Write)
+    }
+
+    /// Where a decode-only stop happened, and the vCPU then.
+    pub fn stopped(&self) -> Option<(crate::RewriteStop, u64)> {
+        self.stop
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ContentEncoding, ContentKind, Pipeline, PipelineConfig, RewriteRules};
+    use std::io::Write;
+
+    fn pipeline(input: ContentEncoding) -> Pipeline<Vec<u8>> {
+        let rules = RewriteRules::new(["origin.example"], "https", "edge.example").unwrap();
+        let config =
+            PipelineConfig::new(input, ContentEncoding::Identity, ContentKind::Html, rules);
+        Pipeline::new(config, Vec::new()).unwrap()
+    }
+
+    const LINE: &[u8] = b"<a href=\"https://origin.example/x\">x</a>\n";
+
+    #[test]
+    fn an_identity_body_is_spliced_where_the_budget_runs_out() {
+        let mut p = pipeline(ContentEncoding::Identity);
+        let mut watch = RewriteWatch::new(10);
+        let mut vcpu = 0;
+        let mut written = 0;
+        while watch.before_chunk(&mut p, LINE.len(), vcpu).unwrap() == Switch::Write {
+            p.write_chunk(LINE).unwrap();
+            written += 1;
+            vcpu += 1;
+        }
+        // 1 ms per chunk: at 8 ms, 8 + 1 (clock) + 1 (chunk) reaches 10.
+        assert_eq!(written, 8);
+        assert_eq!(watch.stopped(), None, "a splice is the caller's to do");
+        let splice = p.into_splice().unwrap();
+        let rewritten = String::from_utf8(splice.writer).unwrap();
+        assert_eq!(rewritten.matches("https://edge.example/x").count(), 8);
+        assert!(!rewritten.contains("origin.example"));
+    }
+
+    #[test]
+    fn an_encoded_body_stops_rewriting_and_is_decoded_to_the_end() {
+        let whole: Vec<u8> = (0..400)
+            .flat_map(|i| format!("<a href=\"https://origin.example/{i}\">{i}</a>\n").into_bytes())
+            .collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&whole).unwrap();
+        let body = gz.finish().unwrap();
+        let mut p = pipeline(ContentEncoding::Gzip);
+        let mut watch = RewriteWatch::new(10);
+        for (i, chunk) in body.chunks(body.len() / 4 + 1).enumerate() {
+            let vcpu = [0, 20, 30, 40][i];
+            assert_eq!(
+                watch.before_chunk(&mut p, chunk.len(), vcpu).unwrap(),
+                Switch::Write
+            );
+            p.write_chunk(chunk).unwrap();
+        }
+        let (stop, vcpu) = watch.stopped().expect("stopped at the second chunk");
+        assert_eq!(vcpu, 20);
+        let out = p.finish().unwrap();
+        let at = stop.decoded_offset as usize;
+        // Everything from the switch on is the origin's, decoded.
+        assert!(out.ends_with(&whole[at..]));
+        assert!(at > 0 && at < whole.len(), "{at}");
+        // ...and everything before it was rewritten.
+        let head = &out[..out.len() - (whole.len() - at)];
+        assert!(!String::from_utf8_lossy(head).contains("origin.example"));
+    }
+
+    #[test]
+    fn no_budget_never_stops() {
+        let mut p = pipeline(ContentEncoding::Identity);
+        let mut watch = RewriteWatch::new(0);
+        for vcpu in [0, 100, 10_000] {
+            assert_eq!(
+                watch.before_chunk(&mut p, 1 << 20, vcpu).unwrap(),
+                Switch::Write
+            );
+        }
+        assert_eq!(watch.stopped(), None);
+    }
 
     #[test]
     fn stops_before_the_budget_not_at_it() {

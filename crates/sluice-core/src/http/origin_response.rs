@@ -11,7 +11,7 @@ use http::header::{
 use http::HeaderValue;
 
 use super::headers::{self, values};
-use super::{cookies, csp, synthetic_id};
+use super::{cookies, csp, synthetic_id, Mode};
 use crate::encoding::ContentEncoding;
 use crate::rewrite::RewriteRules;
 
@@ -165,9 +165,40 @@ pub fn server_timing(elapsed_ms: f64, mode: &str) -> String {
     format!("edge;dur={elapsed_ms:.1}, mode;desc={mode}")
 }
 
+/// The `Server-Timing` values of a buffered body that spilled into a
+/// stream (past its cap or its wait): the edge's own `mode;desc=buffered`
+/// entry becomes the stream's, timed now; any other entry (the cache's)
+/// stays as it was.
+pub fn spilled_server_timing<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    elapsed_ms: f64,
+) -> Vec<String> {
+    let buffered = format!("mode;desc={}", Mode::Buffered.as_str());
+    values
+        .into_iter()
+        .map(|v| match v.contains(&buffered) {
+            true => server_timing(elapsed_ms, Mode::Stream.as_str()),
+            false => v.to_owned(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spilled_body_says_stream_and_keeps_the_cache_entry() {
+        let values = ["edge;dur=1.5, mode;desc=buffered", "cache;desc=miss"];
+        assert_eq!(
+            spilled_server_timing(values, 12.34),
+            ["edge;dur=12.3, mode;desc=stream", "cache;desc=miss"]
+        );
+        assert_eq!(
+            spilled_server_timing(["cache;desc=hit"], 1.0),
+            ["cache;desc=hit"]
+        );
+    }
 
     fn rules() -> RewriteRules {
         RewriteRules::new(&["origin.example".to_owned()], "https", "edge.example").unwrap()

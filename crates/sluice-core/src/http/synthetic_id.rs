@@ -95,9 +95,112 @@ pub fn set_cookie_value(value: &str, max_age_secs: u64) -> String {
     format!("{COOKIE_NAME}={value}; Secure; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age_secs}")
 }
 
+/// The visitor's ID for one request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Visitor {
+    /// The full signed cookie value (empty without an ID).
+    pub cookie_value: String,
+    /// The 32-hex-digit ID the origin sees; `None` when synthetic IDs are
+    /// off for this request.
+    pub id: Option<String>,
+    /// A `Set-Cookie` is needed (no cookie, or one that failed
+    /// verification).
+    pub issued: bool,
+}
+
+impl Visitor {
+    /// Verifies the `sluice_id` in the request's `Cookie` headers, or
+    /// issues a new ID from `random` (drawn by the caller, so this stays
+    /// deterministic). A cookie that fails verification is replaced, never
+    /// trusted. Without a signer the visitor has no ID.
+    pub fn identify<'a>(
+        signer: Option<&Signer>,
+        cookie_headers: impl IntoIterator<Item = &'a str>,
+        random: impl FnOnce() -> Option<[u8; 16]>,
+    ) -> Option<Self> {
+        let Some(signer) = signer else {
+            return Some(Self::default());
+        };
+        let presented = cookie_headers.into_iter().find_map(find_in_cookie_header);
+        if let Some(id) = presented.and_then(|value| Some((value, signer.verify(value)?))) {
+            return Some(Self {
+                cookie_value: id.0.to_owned(),
+                id: Some(id.1.to_owned()),
+                issued: false,
+            });
+        }
+        let cookie_value = signer.issue(random()?);
+        let id = cookie_value.split('.').next().map(str::to_owned);
+        Some(Self {
+            cookie_value,
+            id,
+            issued: true,
+        })
+    }
+
+    /// The headers a response to this visitor gets: a newly issued ID's
+    /// `Set-Cookie`, and `Cache-Control` made `private` (from the
+    /// response's `existing` values) so no shared cache keeps it. Empty
+    /// when nothing was issued.
+    pub fn response_headers<'a>(
+        &self,
+        max_age_secs: u64,
+        existing_cache_control: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(&'static str, String)> {
+        if !self.issued {
+            return Vec::new();
+        }
+        vec![
+            (
+                "set-cookie",
+                set_cookie_value(&self.cookie_value, max_age_secs),
+            ),
+            (
+                "cache-control",
+                crate::http::origin_response::private_cache_control(existing_cache_control),
+            ),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_visitor_is_verified_kept_issued_or_anonymous() {
+        let signer = Signer::new(KEY).unwrap();
+        let value = signer.issue([1; 16]);
+        let cookie = format!("a=1; sluice_id={value}; b=2");
+        let never = || -> Option<[u8; 16]> { panic!("no new ID for a valid cookie") };
+        let kept = Visitor::identify(Some(&signer), ["x=y", cookie.as_str()], never).unwrap();
+        assert_eq!(kept.id.as_deref(), Some("01".repeat(16).as_str()));
+        assert_eq!(
+            (kept.cookie_value.as_str(), kept.issued),
+            (value.as_str(), false)
+        );
+        assert!(kept.response_headers(60, ["public, max-age=60"]).is_empty());
+
+        let forged = format!("sluice_id={}.{}", "01".repeat(16), "0".repeat(64));
+        let new = Visitor::identify(Some(&signer), [forged.as_str()], || Some([2; 16])).unwrap();
+        assert_eq!(new.id.as_deref(), Some("02".repeat(16).as_str()));
+        assert!(new.issued);
+        assert_eq!(signer.verify(&new.cookie_value), new.id.as_deref());
+        assert_eq!(
+            new.response_headers(60, ["public, max-age=60, s-maxage=600"]),
+            [
+                ("set-cookie", set_cookie_value(&new.cookie_value, 60)),
+                ("cache-control", "private, max-age=60".to_owned()),
+            ]
+        );
+
+        // No randomness, no ID: the caller's error, not a panic.
+        assert_eq!(Visitor::identify(Some(&signer), [], || None), None);
+        // IDs off: nothing read, nothing issued.
+        let off = Visitor::identify(None, [cookie.as_str()], never).unwrap();
+        assert_eq!(off, Visitor::default());
+        assert!(off.response_headers(60, []).is_empty());
+    }
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 

@@ -11,7 +11,7 @@ mod rules;
 
 #[doc(hidden)]
 pub use html::lol_html_floor;
-pub use raw::{strip_raw_prefix, RAW_PATH_PREFIX};
+pub use raw::{raw_origin_target, strip_raw_prefix, RAW_PATH_PREFIX};
 pub use rules::RewriteRules;
 
 use crate::content_kind::ContentKind;

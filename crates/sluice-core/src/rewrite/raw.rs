@@ -57,6 +57,19 @@ pub fn strip_raw_prefix(path_and_query: &str) -> Option<&str> {
     Some(rest)
 }
 
+/// The origin path and query of a request's `path` and `query` when they
+/// are a raw URL (see [`strip_raw_prefix`]), split for the request line;
+/// `None` for every other request.
+pub fn raw_origin_target(path: &str, query: Option<&str>) -> Option<(String, String)> {
+    let whole = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let origin = strip_raw_prefix(&whole)?;
+    let (path, query) = origin.split_once('?').unwrap_or((origin, ""));
+    Some((path.to_owned(), query.to_owned()))
+}
+
 /// `.` or `..`, also spelled with `%2e` (any case), as the URL standard
 /// reads them.
 fn is_dot_segment(seg: &str) -> bool {
@@ -69,6 +82,22 @@ fn is_dot_segment(seg: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_raw_request_becomes_its_origin_path_and_query() {
+        let t = |p: &str, q: Option<&str>| super::raw_origin_target(p, q);
+        assert_eq!(
+            t("/_sluice-raw/js/app.js", Some("v=3&x")),
+            Some(("/js/app.js".to_owned(), "v=3&x".to_owned()))
+        );
+        assert_eq!(
+            t("/_sluice-raw/a", None),
+            Some(("/a".to_owned(), String::new()))
+        );
+        assert_eq!(t("/js/app.js", Some("v=3")), None);
+        assert_eq!(t("/_sluice-raw//evil.example/x", None), None);
+        assert_eq!(t("/_sluice-raw/a/../b", None), None);
+    }
+
     use super::*;
 
     #[test]
