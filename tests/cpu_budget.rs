@@ -22,7 +22,7 @@ use sluice_e2e::http::{decode, get};
 use sluice_e2e::{corpus_listing, EdgeConfig, Stack};
 
 /// Budgets tried in turn until the switch lands inside the page.
-const BUDGETS_MS: [u64; 4] = [4, 7, 12, 20];
+const BUDGETS_MS: [u64; 6] = [4, 7, 12, 20, 30, 40];
 
 struct Largest {
     name: String,

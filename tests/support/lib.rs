@@ -307,6 +307,11 @@ impl EdgeConfig {
             config: vec![
                 ("publisher.rewrite_hosts".into(), "origin.example".into()),
                 ("log.level".into(), "info".into()),
+                // Viceroy's vCPU clock counts the wall time of the guest's
+                // polls, so on a loaded machine even a small page can read
+                // 40 ms: tests that check a full rewrite would see the
+                // budget's switch instead. tests/cpu_budget.rs sets it.
+                ("publisher.cpu_budget_ms".into(), "0".into()),
             ],
             secrets: vec![
                 ("synthetic_id_key".into(), TEST_SID_KEY.into()),

@@ -29,9 +29,12 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5);
-    let default = Stack::start();
-    let guest_gzip =
-        Stack::start_with(|c: EdgeConfig| c.set("publisher.output_encoding", "origin"));
+    // The service's default budget (the test harness turns it off).
+    let budget = |c: EdgeConfig| c.set("publisher.cpu_budget_ms", "40");
+    let default = Stack::start_with(budget);
+    let guest_gzip = Stack::start_with(|c: EdgeConfig| {
+        budget(c).set("publisher.output_encoding", "origin")
+    });
     println!("### CPU budget through Viceroy (default 40 ms; {rounds} rounds, medians)\n");
     println!("| origin | client output | rewritten before the switch (MiB) | vCPU at the switch (ms) | vCPU at the end (ms) | remainder (MiB) | remainder's vCPU per MiB (ms) | how the rest went |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |");
