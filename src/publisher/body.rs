@@ -19,13 +19,23 @@ use crate::lifecycle::pump::{pump, Flow, Pumped};
 use crate::lifecycle::{message, Cx, EdgeError, Outcome};
 use sluice_core::budget::{RewriteWatch, Switch};
 
-/// Rewrites the origin body into `committer`, in `mode`.
+/// How a body is rewritten.
+pub struct Rewrite {
+    /// The pipeline's configuration.
+    pub config: PipelineConfig,
+    /// Stream or Buffered.
+    pub mode: Mode,
+    /// The origin's CSP, when it has hash sources to complete.
+    pub hashed: Option<PolicyHeaders>,
+    /// The origin body's `Content-Length`, for the CPU budget's reserve.
+    pub origin_length: Option<u64>,
+}
+
+/// Rewrites the origin body into `committer`.
 pub fn rewrite<C>(
     head: Response,
     mut body: Body,
-    config: PipelineConfig,
-    mode: Mode,
-    hashed: Option<PolicyHeaders>,
+    how: Rewrite,
     committer: C,
     cx: &mut Cx<'_>,
 ) -> Result<Outcome, Report<EdgeError>>
@@ -33,6 +43,12 @@ where
     C: Commit<Head = Response>,
     C::Body: Append,
 {
+    let Rewrite {
+        config,
+        mode,
+        hashed,
+        origin_length,
+    } = how;
     cx.record.mode = mode.as_str();
     if let Some(policies) = hashed {
         return complete_hashes(head, body, config, policies, committer, cx);
@@ -55,7 +71,7 @@ where
         Mode::Stream | Mode::PassThrough => cx.sink_via(committer, head),
     };
     let mut pipeline = Pipeline::new(config, sink).map_err(pipeline_error)?;
-    let mut watch = RewriteWatch::new(cx.settings.cpu_budget_ms);
+    let mut watch = RewriteWatch::new(cx.settings.cpu_budget_ms).with_origin_length(origin_length);
     let mut spliced_at: Option<Vec<u8>> = None;
     let pumped = pump_origin(&mut body, cx, |chunk| {
         if watch.before_chunk(&mut pipeline, chunk.len(), budget::vcpu_ms())? == Switch::Splice {

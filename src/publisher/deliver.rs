@@ -14,8 +14,9 @@ use sluice_core::http::{classify, origin_response, BodyHandling, PassReason, Res
 use sluice_core::limits::PipelineLimits;
 use sluice_core::pipeline::PipelineConfig;
 
+use super::body::{self, Rewrite};
 use super::identity::Visitor;
-use super::{body, server_timing, Page};
+use super::{server_timing, Page};
 use crate::cache::{self, Stored};
 use crate::lifecycle::client::ToClient;
 use crate::lifecycle::message;
@@ -102,6 +103,10 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         .header(header::CONTENT_TYPE.as_str())
         .and_then(charset_from_content_type)
         .map(str::to_owned);
+    // The CPU budget reserves what decoding the rest will cost.
+    let origin_length = origin
+        .header(header::CONTENT_LENGTH.as_str())
+        .and_then(|v| v.parse().ok());
     // The cache decides on the origin's head as it came (its length
     // included), before the rewritten body's headers and the visitor's part.
     let stored = fill.map(|fill| cache::decide(fill, &origin, authorized, input, &path, cx));
@@ -145,11 +150,33 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
                 decorate(resp, &visitor, Delivered::Miss, max_age);
             };
             let inserter = inserter.decorating(Box::new(decorate));
-            body::rewrite(head, body, config, mode, hashed, inserter, cx)
+            body::rewrite(
+                head,
+                body,
+                Rewrite {
+                    config,
+                    mode,
+                    hashed,
+                    origin_length,
+                },
+                inserter,
+                cx,
+            )
         }
         None => {
             decorate(&mut head, &visitor, delivered, max_age);
-            body::rewrite(head, body, config, mode, hashed, ToClient, cx)
+            body::rewrite(
+                head,
+                body,
+                Rewrite {
+                    config,
+                    mode,
+                    hashed,
+                    origin_length,
+                },
+                ToClient,
+                cx,
+            )
         }
     }
 }

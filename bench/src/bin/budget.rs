@@ -22,7 +22,7 @@ use sluice_e2e::http::get;
 use sluice_e2e::{EdgeConfig, Stack};
 
 /// The generated page's size.
-const PAGE_BYTES: u64 = 24 << 20;
+const PAGE_BYTES: u64 = 12 << 20;
 
 fn main() {
     let rounds: usize = std::env::args()
@@ -32,18 +32,19 @@ fn main() {
     // The service's default budget (the test harness turns it off).
     let budget = |c: EdgeConfig| c.set("publisher.cpu_budget_ms", "40");
     let default = Stack::start_with(budget);
-    let guest_gzip = Stack::start_with(|c: EdgeConfig| {
-        budget(c).set("publisher.output_encoding", "origin")
-    });
+    let guest_gzip =
+        Stack::start_with(|c: EdgeConfig| budget(c).set("publisher.output_encoding", "origin"));
     println!("### CPU budget through Viceroy (default 40 ms; {rounds} rounds, medians)\n");
     println!("| origin | client output | rewritten before the switch (MiB) | vCPU at the switch (ms) | vCPU at the end (ms) | remainder (MiB) | remainder's vCPU per MiB (ms) | how the rest went |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |");
     for (enc, out, stack, accept) in [
         ("identity", "identity", &default, "identity"),
         ("gzip", "identity", &default, "identity"),
+        ("gzip&length=known", "identity", &default, "identity"),
         ("br", "identity", &default, "identity"),
-        ("identity", "guest gzip", &guest_gzip, "gzip"),
+        ("br&length=known", "identity", &default, "identity"),
         ("gzip", "guest gzip", &guest_gzip, "gzip"),
+        ("gzip&length=known", "guest gzip", &guest_gzip, "gzip"),
     ] {
         let (mut at, mut switch, mut end, mut how) = (vec![], vec![], vec![], String::new());
         for round in 0..rounds {

@@ -16,6 +16,8 @@
 //! decision itself is the pure [`must_stop`], so it is tested without a
 //! clock.
 
+use crate::ContentEncoding;
+
 /// Default `publisher.cpu_budget_ms`: 40 of Fastly's 50 ms, leaving 10 ms
 /// to finish the response after rewriting stops.
 pub const DEFAULT_CPU_BUDGET_MS: u64 = 40;
@@ -91,12 +93,24 @@ impl CpuBudget {
     /// pushed, with the request's elapsed vCPU milliseconds now. Once it
     /// says [`BudgetCheck::Stop`] it keeps saying so.
     pub fn before_chunk(&mut self, elapsed_ms: u64, chunk_len: usize) -> BudgetCheck {
+        self.before_chunk_reserving(elapsed_ms, chunk_len, 0)
+    }
+
+    /// [`CpuBudget::before_chunk`], keeping `reserve_us` of the budget for
+    /// finishing the body after the switch (decoding an encoded origin's
+    /// remainder).
+    pub fn before_chunk_reserving(
+        &mut self,
+        elapsed_ms: u64,
+        chunk_len: usize,
+        reserve_us: u64,
+    ) -> BudgetCheck {
         if self.stopped {
             return BudgetCheck::Stop;
         }
         let first = *self.first_ms.get_or_insert(elapsed_ms);
         let cost = self.estimate_us(elapsed_ms.saturating_sub(first), chunk_len as u64);
-        if must_stop(elapsed_ms, self.budget_ms, cost) {
+        if must_stop(elapsed_ms, self.budget_ms, cost.saturating_add(reserve_us)) {
             self.stopped = true;
             return BudgetCheck::Stop;
         }
@@ -138,13 +152,61 @@ pub enum Switch {
     Splice,
 }
 
+/// What finishing costs per decoded byte after a decode-only switch, in
+/// picoseconds: decoding `input` plus encoding `output`, from the guest's
+/// rates under Viceroy (docs/BENCHMARKS.md, "CPU budget"), rounded up.
+/// Identity costs nothing: that remainder is spliced or copied.
+pub fn remainder_ps_per_byte(input: ContentEncoding, output: ContentEncoding) -> u64 {
+    let decode = match input {
+        ContentEncoding::Identity => 0,
+        ContentEncoding::Gzip | ContentEncoding::Deflate => 2_000,
+        ContentEncoding::Brotli => 4_000,
+    };
+    let encode = match output {
+        ContentEncoding::Identity => 0,
+        ContentEncoding::Gzip | ContentEncoding::Deflate => 4_000,
+        ContentEncoding::Brotli => 10_000,
+    };
+    decode + encode
+}
+
+/// The vCPU, in microseconds, that finishing an encoded body will cost
+/// after a switch now: the encoded bytes still to come (from the origin's
+/// `Content-Length`) at the compression ratio seen so far, at
+/// [`remainder_ps_per_byte`]. Zero when the length is unknown (a chunked
+/// origin: nothing to estimate from) or nothing needs decoding.
+pub fn remainder_us(
+    origin_length: Option<u64>,
+    bytes_in: u64,
+    bytes_decoded: u64,
+    ps_per_byte: u64,
+) -> u64 {
+    let Some(total) = origin_length else {
+        return 0;
+    };
+    if ps_per_byte == 0 || bytes_in == 0 {
+        return 0;
+    }
+    let left_encoded = total.saturating_sub(bytes_in);
+    // Before anything decodes, assume HTML's usual 6:1.
+    let ratio_x1000 = match bytes_decoded {
+        0 => 6_000,
+        d => d.saturating_mul(1_000) / bytes_in,
+    };
+    let left_decoded = left_encoded.saturating_mul(ratio_x1000) / 1_000;
+    left_decoded.saturating_mul(ps_per_byte) / 1_000_000
+}
+
 /// The budget's watch over one rewritten body: asked before each origin
 /// chunk, it stops the pipeline's rewriting when the budget says so, the
 /// cheapest way the pipeline allows (a splice when input and output are
-/// identity, else decode-only).
+/// identity, else decode-only). For an encoded origin of known length it
+/// keeps what decoding the rest will cost in reserve, so the response
+/// still ends inside the budget.
 #[derive(Debug, Clone)]
 pub struct RewriteWatch {
     budget: CpuBudget,
+    origin_length: Option<u64>,
     stop: Option<(crate::RewriteStop, u64)>,
 }
 
@@ -153,8 +215,15 @@ impl RewriteWatch {
     pub fn new(budget_ms: u64) -> Self {
         Self {
             budget: CpuBudget::new(budget_ms),
+            origin_length: None,
             stop: None,
         }
+    }
+
+    /// The origin body's length (`Content-Length`), when it said it.
+    pub fn with_origin_length(mut self, length: Option<u64>) -> Self {
+        self.origin_length = length;
+        self
     }
 
     /// Called before each origin chunk of `chunk_len` bytes is given to
@@ -168,7 +237,19 @@ impl RewriteWatch {
         if !self.budget.is_enabled() || self.stop.is_some() {
             return Ok(Switch::Write);
         }
-        if self.budget.before_chunk(vcpu_ms, chunk_len) == BudgetCheck::Rewrite {
+        let stats = pipeline.stats();
+        let (input, output) = pipeline.encodings();
+        let reserve = remainder_us(
+            self.origin_length,
+            stats.bytes_in,
+            stats.bytes_decoded,
+            remainder_ps_per_byte(input, output),
+        );
+        if self
+            .budget
+            .before_chunk_reserving(vcpu_ms, chunk_len, reserve)
+            == BudgetCheck::Rewrite
+        {
             return Ok(Switch::Write);
         }
         if pipeline.can_splice() {
@@ -187,6 +268,50 @@ impl RewriteWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_remainder_of_a_known_length_is_reserved_at_the_ratio_seen() {
+        let gz = remainder_ps_per_byte(ContentEncoding::Gzip, ContentEncoding::Identity);
+        assert_eq!(gz, 2_000);
+        // 1 MiB of 4 MiB read, decoded 5:1: 15 MiB left at 2 ns/byte.
+        let mib = 1 << 20;
+        assert_eq!(
+            remainder_us(Some(4 * mib), mib, 5 * mib, gz),
+            15 * mib * 2_000 / 1_000_000
+        );
+        // Nothing decoded yet: 6:1 assumed.
+        assert_eq!(
+            remainder_us(Some(2 * mib), mib, 0, gz),
+            6 * mib * 2_000 / 1_000_000
+        );
+        // Unknown length, identity, or nothing read: no reserve.
+        assert_eq!(remainder_us(None, mib, 5 * mib, gz), 0);
+        assert_eq!(remainder_us(Some(4 * mib), mib, mib, 0), 0);
+        assert_eq!(remainder_us(Some(4 * mib), 0, 0, gz), 0);
+        // Past the announced length: nothing left.
+        assert_eq!(remainder_us(Some(mib), 2 * mib, 8 * mib, gz), 0);
+        // Encoding the output costs too.
+        assert_eq!(
+            remainder_ps_per_byte(ContentEncoding::Brotli, ContentEncoding::Gzip),
+            8_000
+        );
+        assert_eq!(
+            remainder_ps_per_byte(ContentEncoding::Identity, ContentEncoding::Identity),
+            0
+        );
+    }
+
+    #[test]
+    fn a_reserve_moves_the_switch_earlier() {
+        let mut plain = CpuBudget::new(40);
+        let mut reserving = CpuBudget::new(40);
+        assert_eq!(plain.before_chunk(20, 1024), BudgetCheck::Rewrite);
+        // 20 ms spent, 19 ms to finish the rest: 20 + 1 + 19 reaches 40.
+        assert_eq!(
+            reserving.before_chunk_reserving(20, 1024, 19_000),
+            BudgetCheck::Stop
+        );
+    }
     use crate::{ContentEncoding, ContentKind, Pipeline, PipelineConfig, RewriteRules};
     use std::io::Write;
 

@@ -363,6 +363,11 @@ impl<W: Write> Pipeline<W> {
         self.finish()
     }
 
+    /// The origin body's coding and the client's.
+    pub fn encodings(&self) -> (ContentEncoding, ContentEncoding) {
+        (self.input, self.output)
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> PipelineStats {
         PipelineStats {

@@ -51,6 +51,9 @@ impl Iterator for Pieces {
     }
 }
 
+/// Largest document `length=known` compresses up front.
+const MAX_PRECOMPRESSED: u64 = 64 << 20;
+
 pub fn serve(
     ctx: &Ctx,
     req: &Request<Incoming>,
@@ -100,20 +103,48 @@ pub fn serve(
     if let Some(h) = header_enc {
         b = b.header(header::CONTENT_ENCODING, h);
     }
-    // Compressed length is unknown up front: those bodies are chunked.
+    // Compressed length is unknown up front: those bodies are chunked,
+    // unless `length=known` asks for the whole body compressed first (as a
+    // static pre-compressed file is served), at most MAX_PRECOMPRESSED.
     let expected = (enc == Encoding::Identity).then(|| doc.len());
-    if let Some(len) = expected.filter(|_| !opts.chunked) {
+    let precompressed = match q.get("length") {
+        Some("known") if enc != Encoding::Identity => {
+            if n > MAX_PRECOMPRESSED {
+                return Err(RouteError::bad(format!(
+                    "length=known needs a size of at most {MAX_PRECOMPRESSED}"
+                )));
+            }
+            let mut plain = vec![0u8; doc.len() as usize];
+            let got = doc.reader().fill(&mut plain);
+            plain.truncate(got);
+            Some(Bytes::from(crate::encode::encode_all(enc, &plain)?))
+        }
+        _ => None,
+    };
+    let length = match &precompressed {
+        Some(whole) => Some(whole.len() as u64),
+        None => expected,
+    };
+    if let Some(len) = length.filter(|_| !opts.chunked) {
         b = b.header(header::CONTENT_LENGTH, len);
     }
     if req.method() == Method::HEAD {
         return Ok(b.body(body::empty())?);
     }
-    let pieces = Pieces {
-        reader: doc.reader(),
-        encoder: (enc != Encoding::Identity).then(|| StreamEncoder::new(enc)),
-        done: false,
+    let source: ChunkStream = match precompressed {
+        Some(whole) => {
+            let pieces: Vec<io::Result<Bytes>> = (0..whole.len())
+                .step_by(GEN_PIECE)
+                .map(|at| Ok(whole.slice(at..(at + GEN_PIECE).min(whole.len()))))
+                .collect();
+            Box::pin(futures_util::stream::iter(pieces))
+        }
+        None => Box::pin(futures_util::stream::iter(Pieces {
+            reader: doc.reader(),
+            encoder: (enc != Encoding::Identity).then(|| StreamEncoder::new(enc)),
+            done: false,
+        })),
     };
-    let source: ChunkStream = Box::pin(futures_util::stream::iter(pieces));
     let track = Track {
         events: ctx.state.events.clone(),
         path: ctx.path.clone(),
