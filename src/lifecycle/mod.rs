@@ -195,26 +195,17 @@ fn close(cx: Cx<'_>, result: Result<Outcome, Report<EdgeError>>) -> Option<Respo
     response
 }
 
-/// What the edge saw of the client: scheme from the TLS connection,
-/// authority from the request URL, address from the connection.
-/// `X-Forwarded-Host` and `Forwarded` are ignored on purpose: a client can
-/// send anything there.
+/// What the edge saw of the client: the connection and the request URL,
+/// never forwarding headers.
 fn client_view(req: &Request) -> ClientView {
     let url = req.get_url();
-    ClientView {
-        scheme: if req.get_tls_protocol_bytes().is_some() {
-            "https"
-        } else {
-            "http"
-        },
-        authority: match (url.host_str(), url.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_owned(),
-            (None, _) => String::new(),
-        },
-        client_ip: req.get_client_ip_addr(),
-        is_head: req.get_method() == fastly::http::Method::HEAD,
-    }
+    ClientView::from_connection(
+        req.get_tls_protocol_bytes().is_some(),
+        url.host_str(),
+        url.port(),
+        req.get_client_ip_addr(),
+        req.get_method() == fastly::http::Method::HEAD,
+    )
 }
 
 /// `log-fastly`: general lines to the `sluice` endpoint, access lines to

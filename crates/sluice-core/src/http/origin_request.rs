@@ -31,6 +31,30 @@ pub struct ClientView {
     pub is_head: bool,
 }
 
+impl ClientView {
+    /// The view from the connection (`tls`, the peer's address) and the
+    /// request URL's host and port. `X-Forwarded-Host` and `Forwarded` are
+    /// never read: a client can send anything there.
+    pub fn from_connection(
+        tls: bool,
+        host: Option<&str>,
+        port: Option<u16>,
+        client_ip: Option<IpAddr>,
+        is_head: bool,
+    ) -> Self {
+        Self {
+            scheme: if tls { "https" } else { "http" },
+            authority: match (host, port) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_owned(),
+                (None, _) => String::new(),
+            },
+            client_ip,
+            is_head,
+        }
+    }
+}
+
 /// Rewrites the client's headers into the origin request's.
 ///
 /// `synthetic_id` is the verified visitor ID, or `None` when the service
@@ -94,6 +118,23 @@ pub fn strip_synthetic_cookie(headers: &mut HeaderMap) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_view_comes_from_the_connection_and_the_url() {
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let v = ClientView::from_connection(true, Some("edge.example"), None, Some(ip), false);
+        assert_eq!((v.scheme, v.authority.as_str()), ("https", "edge.example"));
+        assert_eq!(v.client_ip, Some(ip));
+        let v = ClientView::from_connection(false, Some("127.0.0.1"), Some(7676), None, true);
+        assert_eq!(
+            (v.scheme, v.authority.as_str(), v.is_head),
+            ("http", "127.0.0.1:7676", true)
+        );
+        assert_eq!(
+            ClientView::from_connection(false, None, Some(1), None, false).authority,
+            ""
+        );
+    }
     use super::*;
     use http::HeaderValue;
     use proptest::prelude::*;
