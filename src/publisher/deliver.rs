@@ -24,17 +24,10 @@ use crate::lifecycle::{Cx, EdgeError, Outcome};
 
 /// Classifies the origin's answer and sends it in the chosen mode.
 pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>> {
-    let Page {
-        mut origin,
-        rules,
-        client_accept_encoding,
-        path,
-        visitor,
-        fill,
-        delivered,
-        authorized,
-        raw,
-    } = page;
+    let Page { mut origin, .. } = page;
+    let (rules, visitor, fill, delivered) = (page.rules, page.visitor, page.fill, page.delivered);
+    let (path, authorized, raw) = (page.path, page.authorized, page.raw);
+    let client_accept_encoding = page.client_accept_encoding;
     // A policy with hash sources needs the whole HTML document before its
     // head goes out: that is the Buffered path's job.
     let policies = PolicyHeaders {
@@ -144,39 +137,23 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
     config.charset = charset;
     config.gzip_level = cx.settings.gzip_level;
     config.brotli_quality = cx.settings.brotli_quality;
+    let how = Rewrite {
+        config,
+        mode,
+        hashed,
+        origin_length,
+    };
     match inserter {
         Some(inserter) => {
             let decorate = move |resp: &mut Response| {
                 decorate(resp, &visitor, Delivered::Miss, max_age);
             };
             let inserter = inserter.decorating(Box::new(decorate));
-            body::rewrite(
-                head,
-                body,
-                Rewrite {
-                    config,
-                    mode,
-                    hashed,
-                    origin_length,
-                },
-                inserter,
-                cx,
-            )
+            body::rewrite(head, body, how, inserter, cx)
         }
         None => {
             decorate(&mut head, &visitor, delivered, max_age);
-            body::rewrite(
-                head,
-                body,
-                Rewrite {
-                    config,
-                    mode,
-                    hashed,
-                    origin_length,
-                },
-                ToClient,
-                cx,
-            )
+            body::rewrite(head, body, how, ToClient, cx)
         }
     }
 }
