@@ -10,7 +10,7 @@ use common::*;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use sluice_origin::content::{mock_llm_content, DEFAULT_LLM_EVENTS};
+use sluice_origin::content::{mock_llm_content, DEFAULT_LLM_DELAY_MS, DEFAULT_LLM_EVENTS};
 use sluice_origin::events::EventKind;
 use sluice_origin::{LlmFail, RunningServer};
 use std::time::{Duration, Instant};
@@ -99,6 +99,35 @@ async fn auth_is_required_and_never_echoes_the_key() {
         resp.status,
         StatusCode::UNAUTHORIZED,
         "--llm-key is the only key accepted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_delay_events_are_spaced_by_the_50_ms_default() {
+    assert_eq!(DEFAULT_LLM_DELAY_MS, 50);
+    let s = start().await;
+    let body = json!({"model": "gpt-x", "stream": true, "mock_events": 6,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let req = build(
+        Method::POST,
+        s.addr(),
+        "/v1/chat/completions",
+        &[("authorization", KEY)],
+        body.to_string(),
+    );
+    let resp = send_req(s.addr(), req).await.unwrap();
+    let (frames, err) = read_timed(resp).await;
+    assert!(err.is_none());
+    assert_eq!(frames.len(), 6 + 1, "six events, then [DONE]");
+    let gaps: Vec<Duration> = frames[..6].windows(2).map(|w| w[1].0 - w[0].0).collect();
+    for gap in &gaps {
+        // A timer may fire late on a loaded machine, never early.
+        assert!(*gap >= Duration::from_millis(45), "gap {gap:?} in {gaps:?}");
+    }
+    let total: Duration = gaps.iter().sum();
+    assert!(
+        total < Duration::from_millis(5 * 50 * 3),
+        "five gaps of about 50 ms, not seconds: {gaps:?}"
     );
 }
 
