@@ -125,7 +125,10 @@ fn client_without_gzip_gets_identity() {
     // gzip, never the gzip bytes or a partial document.
     let page = std::fs::read(sluice_e2e::corpus_dir().join("pages/aclu.html")).unwrap();
     let edge = stack.edge.addr.to_string();
-    assert!(resp.body == core_rewrite(&page, &edge), "not the rewritten page");
+    assert!(
+        resp.body == core_rewrite(&page, &edge),
+        "not the rewritten page"
+    );
 }
 
 /// The core's rewrite of `page` for `edge_pages_stack`'s hosts.
@@ -164,7 +167,10 @@ fn access_log_records_every_field() {
     assert_eq!(r["bytes_out"].as_u64().unwrap(), resp.body.len() as u64);
     assert_eq!(r["cache"], "PASS", "the origin sent no freshness");
     assert_eq!(r["synthetic_id"], "on");
-    let (ttfb, total) = (r["ttfb_ms"].as_f64().unwrap(), r["total_ms"].as_f64().unwrap());
+    let (ttfb, total) = (
+        r["ttfb_ms"].as_f64().unwrap(),
+        r["total_ms"].as_f64().unwrap(),
+    );
     assert!(0.0 < ttfb && ttfb <= total, "{r}");
     assert!(r["vcpu_ms"].is_u64(), "{r}");
     let heap = r["heap_mib"].as_u64().unwrap();

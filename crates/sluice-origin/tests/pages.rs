@@ -287,3 +287,54 @@ async fn lying_and_undecodable_encodings_send_identity_bodies() {
     assert_eq!(r.header("content-encoding"), Some("zstd"));
     assert_eq!(r.body, want);
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    std::fs::read(path).expect("fixture readable")
+}
+
+/// A page is labelled with the charset it declares, as a server configured
+/// for it would (`qq.html` says gb2312 in its `<meta>`), and the origin's
+/// own Latin-1 and Shift_JIS pages are served byte for byte in every
+/// encoding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_labelled_with_the_charset_they_declare() {
+    let s = start().await;
+    let latin1 = fixture("latin1.html");
+    let sjis = fixture("shift_jis.html");
+    // The fixtures are what they claim: not UTF-8, with the bytes a
+    // byte-level rewriter could trip on (0xE9, a kanji ending in `\`).
+    assert!(std::str::from_utf8(&latin1).is_err());
+    assert!(latin1.contains(&0xe9) && latin1.contains(&0x80));
+    assert!(std::str::from_utf8(&sjis).is_err());
+    assert!(sjis.windows(2).any(|w| w == [0x95, 0x5c]), "表 is 95 5C");
+    for (name, charset, want) in [
+        ("qq.html", "gb2312", corpus_page("qq.html")),
+        ("latin1.html", "iso-8859-1", latin1),
+        ("shift_jis.html", "shift_jis", sjis),
+        (PAGE, "utf-8", corpus_page(PAGE)),
+    ] {
+        for (enc, decode) in [
+            ("identity", (|b: &[u8]| b.to_vec()) as fn(&[u8]) -> Vec<u8>),
+            ("gzip", gunzip),
+            ("deflate-raw", inflate_raw),
+            ("br", unbrotli),
+        ] {
+            let r = get(s.addr(), &format!("/pages/{name}?enc={enc}")).await;
+            assert_eq!(r.status, StatusCode::OK, "{name} {enc}");
+            let ct = format!("text/html; charset={charset}");
+            assert_eq!(r.header("content-type"), Some(ct.as_str()), "{name} {enc}");
+            assert!(decode(&r.body) == want, "{name} {enc}: bytes differ");
+        }
+    }
+    // `?charset=` still overrides the label.
+    let r = get(s.addr(), "/pages/qq.html?charset=utf-8").await;
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    // The index links the fixtures like any page.
+    let index = get(s.addr(), "/").await;
+    for name in ["latin1.html", "shift_jis.html", "qq.html"] {
+        assert!(index.text().contains(&format!("/pages/{name}\"")), "{name}");
+    }
+}

@@ -77,7 +77,7 @@ pub async fn serve(
     }
     b = b.status(StatusCode::OK).header(
         header::CONTENT_TYPE,
-        content_type(&ctx.query, "text/html; charset=utf-8")?,
+        content_type(&ctx.query, &format!("text/html; charset={}", page.charset))?,
     );
     if let Some(enc) = choice.header {
         b = b.header(header::CONTENT_ENCODING, enc);
