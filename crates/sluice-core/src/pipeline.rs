@@ -18,29 +18,20 @@ use crate::rewrite::{ByteSink, RewriteRules, Stage};
 
 /// Default gzip/deflate output level: 1, chosen for the edge's CPU budget.
 ///
-/// Fastly gives a request 50 ms of CPU, and the guest pays for re-encoding.
-/// Measured through Viceroy on the 10 largest corpus pages, gzip in and out
-/// (`bench/src/bin/publisher.rs`, docs/BENCHMARKS.md): level 1 costs about
-/// 9-12 ms of vCPU per MiB of HTML, level 3 about 15-17 ms (1.7x), so a
-/// 1.6 MiB page at level 3 would use half the budget. Natively (criterion,
-/// docs/BENCHMARKS.md) level 1 is 6-9 ms for a 1 MiB page and level 3
-/// 8-10 ms; level 3's output is 8% larger than level 6, level 1's 39%.
-/// Operators who prefer bytes set `publisher.gzip_level`. The service's
-/// default is not to re-encode at all (`publisher.output_encoding =
-/// identity`: Fastly's host compresses at no guest cost); this level
-/// applies with `publisher.output_encoding = origin`.
+/// Fastly gives a request 50 ms of CPU and the guest pays for re-encoding:
+/// level 3 costs about 1.5x the vCPU of level 1 per MiB of HTML for a few
+/// percent fewer bytes (docs/BENCHMARKS.md, "Publisher through Viceroy" and
+/// "Encoder levels"). Operators who prefer bytes set `publisher.gzip_level`.
+/// The service's default is not to re-encode at all
+/// (`publisher.output_encoding = identity`: Fastly's host compresses at no
+/// guest cost); this level applies with `publisher.output_encoding = origin`.
 pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 
-/// Default brotli output quality.
-///
-/// Measured on the same page, brotli in and brotli out:
-/// - quality 4 takes about 11.5-17 ms, and its output is 8% larger than
-///   quality 5;
-/// - quality 5 switches to a slower hasher and takes 17-22 ms;
-/// - quality 3 saves about 15% of the CPU time for 5% more bytes.
-///
-/// See docs/BENCHMARKS.md.
-pub const DEFAULT_BROTLI_QUALITY: u32 = 4;
+/// Default brotli output quality: 3, with the encoder's 128 KiB window, so
+/// a brotli body decoded (its own window, up to 4 MiB) and re-encoded keeps
+/// the guest heap under 8 MiB; quality 4 or more needs larger hash tables
+/// (docs/BENCHMARKS.md, "Guest heap by output encoding").
+pub const DEFAULT_BROTLI_QUALITY: u32 = 3;
 
 /// How one body is processed.
 #[derive(Debug, Clone)]

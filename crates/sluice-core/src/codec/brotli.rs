@@ -205,9 +205,12 @@ impl<W: Write> std::fmt::Debug for BrotliEncoder<W> {
     }
 }
 
-/// Window of the encoder: 2^20 = 1 MiB. Keeps the encoder's heap around
-/// 2-3 MiB; a larger window gains little on web pages (most are < 1 MiB).
-const ENCODER_LGWIN: u32 = 20;
+/// Window of the encoder: 2^17 = 128 KiB. With the default quality it keeps
+/// the encoder's heap near 1 MiB, so decoding a brotli body (whose window
+/// may be 4 MiB) and re-encoding it stays under 8 MiB of guest heap; a
+/// 1 MiB window saves about a tenth of the bytes for 1-2 MiB more
+/// (docs/BENCHMARKS.md, "Guest heap by output encoding").
+const ENCODER_LGWIN: u32 = 17;
 
 impl<W: Write> BrotliEncoder<W> {
     pub(crate) fn new(writer: W, quality: u32) -> Self {
