@@ -23,7 +23,7 @@ pub mod scan;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -407,15 +407,20 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// Starts Viceroy on a free port with `config`.
+    /// Starts Viceroy on a free port with `config` and the wasm that
+    /// `SLUICE_WASM` names.
     pub fn start(config: &EdgeConfig) -> Edge {
+        Self::start_wasm(config, &default_wasm())
+    }
+
+    /// Starts Viceroy on a free port with `config` and the given wasm: the
+    /// benchmarks run two builds side by side in one process to compare
+    /// them under the same machine noise.
+    pub fn start_wasm(config: &EdgeConfig, wasm: &Path) -> Edge {
+        assert!(wasm.exists(), "no wasm at {}", wasm.display());
         let dir = TempDir::new("edge");
         let cfg_path = dir.path.join("fastly.toml");
         std::fs::write(&cfg_path, config.to_toml()).expect("write config");
-        let wasm = bin(
-            "SLUICE_WASM",
-            workspace().join("target/wasm32-wasip1/release/sluice.wasm"),
-        );
         let viceroy = std::env::var_os("VICEROY")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("viceroy"));
@@ -513,6 +518,15 @@ impl Stack {
         let edge = Edge::start(&adjust(EdgeConfig::for_origin(&origin)));
         Stack { edge, origin }
     }
+}
+
+/// The service wasm every [`Edge::start`] runs: `SLUICE_WASM`, else the
+/// release build.
+pub fn default_wasm() -> PathBuf {
+    bin(
+        "SLUICE_WASM",
+        workspace().join("target/wasm32-wasip1/release/sluice.wasm"),
+    )
 }
 
 /// A free loopback port (bound and released; the tiny race is acceptable
