@@ -60,11 +60,22 @@
 //! `target/wasm32-wasip1/release/sluice-bench-routes.wasm`) and
 //! `SLUICE_ORIGIN_BIN` (see the sluice-e2e harness). The whole default run
 //! takes about 16 minutes.
+//!
+//! With `--baseline-wasm PATH` (or `SLUICE_BASELINE_WASM`) the same run
+//! also drives a second build, for example the previous commit's from
+//! `scripts/build-baseline REV` (its `-bench-routes` wasm where it has
+//! one): floor and gateway of both builds run in every round, the order
+//! of the four reversed every other round, and a last table gives each
+//! level's TTFE new / baseline. TTFE is wall time on a shared machine, so
+//! a difference means something only beside the spread of an A/A run (the
+//! same wasm on both sides). Four edge targets take twice as long as two:
+//! pass fewer `--levels` for a comparison.
 #![forbid(unsafe_code)]
 // Benchmark code: a failed unwrap or expect stops the run, as it should.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,6 +99,8 @@ struct Args {
     rounds: usize,
     direct_rounds: usize,
     min_samples: usize,
+    /// The build to compare against, if any.
+    baseline_wasm: Option<PathBuf>,
 }
 
 impl Args {
@@ -109,6 +122,7 @@ impl Args {
             rounds: 10,
             direct_rounds: 3,
             min_samples: 1000,
+            baseline_wasm: std::env::var_os("SLUICE_BASELINE_WASM").map(PathBuf::from),
         };
         let argv: Vec<String> = std::env::args().skip(1).collect();
         for pair in argv.chunks(2) {
@@ -129,11 +143,12 @@ impl Args {
                     args.direct_rounds = value.parse().unwrap_or_else(|_| bad());
                 }
                 "--min-samples" => args.min_samples = value.parse().unwrap_or_else(|_| bad()),
+                "--baseline-wasm" => args.baseline_wasm = Some(PathBuf::from(value)),
                 "--timeout-s" => {
                     args.timeout = Duration::from_secs(value.parse().unwrap_or_else(|_| bad()))
                 }
                 other => panic!(
-                    "unknown argument {other}; usage: llm_load [--levels 100,500] [--events N] [--delay-ms MS] [--pending N] [--rounds N] [--direct-rounds N] [--min-samples N] [--timeout-s S]"
+                    "unknown argument {other}; usage: llm_load [--levels 100,500] [--events N] [--delay-ms MS] [--pending N] [--rounds N] [--direct-rounds N] [--min-samples N] [--timeout-s S] [--baseline-wasm PATH]"
                 ),
             }
         }
@@ -142,25 +157,25 @@ impl Args {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Target {
+enum Route {
     Direct,
     Floor,
     Gateway,
 }
 
-impl Target {
+impl Route {
     fn name(self) -> &'static str {
         match self {
-            Target::Direct => "direct (mock)",
-            Target::Floor => "floor (/__relay)",
-            Target::Gateway => "gateway",
+            Route::Direct => "direct (mock)",
+            Route::Floor => "floor (/__relay)",
+            Route::Gateway => "gateway",
         }
     }
 
     fn path(self) -> &'static str {
         match self {
-            Target::Direct | Target::Gateway => "/v1/chat/completions",
-            Target::Floor => "/__relay/v1/chat/completions",
+            Route::Direct | Route::Gateway => "/v1/chat/completions",
+            Route::Floor => "/__relay/v1/chat/completions",
         }
     }
 
@@ -168,8 +183,62 @@ impl Target {
     /// edge a client key.
     fn key(self) -> &'static str {
         match self {
-            Target::Direct => TEST_LLM_KEY,
-            Target::Floor | Target::Gateway => CLIENT_KEY,
+            Route::Direct => TEST_LLM_KEY,
+            Route::Floor | Route::Gateway => CLIENT_KEY,
+        }
+    }
+}
+
+/// Which wasm an edge target runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Build {
+    /// `SLUICE_WASM`: the build under test.
+    New,
+    /// `--baseline-wasm`.
+    Baseline,
+}
+
+/// What one run measures: a route, through one build's edge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Target {
+    route: Route,
+    build: Build,
+}
+
+impl Target {
+    /// The mock without an edge (its build is irrelevant).
+    const DIRECT: Target = Target {
+        route: Route::Direct,
+        build: Build::New,
+    };
+
+    fn name(self) -> String {
+        match (self.route, self.build) {
+            (Route::Direct, _) | (_, Build::New) => self.route.name().to_owned(),
+            (route, Build::Baseline) => format!("{} baseline", route.name()),
+        }
+    }
+}
+
+/// The wasm files behind [`Build`].
+struct Wasms {
+    new: PathBuf,
+    baseline: Option<PathBuf>,
+}
+
+impl Wasms {
+    fn of(&self, build: Build) -> &Path {
+        match (build, &self.baseline) {
+            (Build::Baseline, Some(b)) => b,
+            _ => &self.new,
+        }
+    }
+
+    /// The builds a run measures, baseline first.
+    fn builds(&self) -> Vec<Build> {
+        match self.baseline {
+            Some(_) => vec![Build::Baseline, Build::New],
+            None => vec![Build::New],
         }
     }
 }
@@ -186,7 +255,7 @@ struct Stream {
 /// What the client side shares across a run's streams.
 struct Load {
     addr: SocketAddr,
-    target: Target,
+    route: Route,
     body: Bytes,
     events: String,
     delay_ms: String,
@@ -260,17 +329,25 @@ struct Row {
 const BENCH_WASM: &str = "target/wasm32-wasip1/release/sluice-bench-routes.wasm";
 
 fn main() {
-    if std::env::var_os("SLUICE_WASM").is_none() {
-        let wasm = sluice_e2e::workspace().join(BENCH_WASM);
+    let args = Args::parse();
+    let wasms = Wasms {
+        new: std::env::var_os("SLUICE_WASM")
+            .map_or_else(|| sluice_e2e::workspace().join(BENCH_WASM), PathBuf::from),
+        baseline: args.baseline_wasm.clone(),
+    };
+    for build in wasms.builds() {
+        let wasm = wasms.of(build);
         assert!(
             wasm.exists(),
-            "{} is missing: run scripts/build-bench",
+            "{} is missing: run scripts/build-bench (or scripts/build-baseline)",
             wasm.display()
         );
-        // Set before any thread starts: the harness reads it per edge.
-        std::env::set_var("SLUICE_WASM", wasm);
+        let name = match build {
+            Build::New => "new",
+            Build::Baseline => "baseline",
+        };
+        eprintln!("llm_load: {name} wasm {}", wasm.display());
     }
-    let args = Args::parse();
     raise_fd_limit(args.levels.iter().copied().max().unwrap_or(0));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -291,23 +368,28 @@ fn main() {
         "llm_load: levels {:?}, {} events every {} ms, {} round(s) (direct in {}; at least {} streams per level), at most {} pending, timeout {:?}",
         args.levels, args.events, args.delay_ms, args.rounds, args.direct_rounds, args.min_samples, args.pending, args.timeout
     );
+    let edge_targets: Vec<Target> = wasms
+        .builds()
+        .into_iter()
+        .flat_map(|build| [Route::Floor, Route::Gateway].map(|route| Target { route, build }))
+        .collect();
     let started = Instant::now();
     let mut rows = Vec::new();
     for &level in &args.levels {
         let mut runs: Vec<(Target, Run)> = Vec::new();
         for round in 0..args.rounds_at(level) {
-            // Alternate which edge target goes first, so a drift in the
-            // machine's load does not always favour the same one.
-            let order = if round % 2 == 0 {
-                [Target::Direct, Target::Floor, Target::Gateway]
-            } else {
-                [Target::Direct, Target::Gateway, Target::Floor]
-            };
+            // Reverse the edge targets' order every other round, so a
+            // drift in the machine's load does not always favour the same
+            // one (every target's mean position is the same).
+            let mut order = edge_targets.clone();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            if round < args.direct_rounds {
+                order.insert(0, Target::DIRECT);
+            }
             for target in order {
-                if target == Target::Direct && round >= args.direct_rounds {
-                    continue;
-                }
-                let run = run_once(&rt, &args, &origin, &config, &body, target, level);
+                let run = run_once(&rt, &args, &wasms, &origin, &config, &body, target, level);
                 let errors: Vec<&String> = run
                     .streams
                     .iter()
@@ -332,7 +414,7 @@ fn main() {
                 runs.push((target, run));
             }
         }
-        for target in [Target::Direct, Target::Floor, Target::Gateway] {
+        for &target in std::iter::once(&Target::DIRECT).chain(&edge_targets) {
             let of: Vec<&Run> = runs
                 .iter()
                 .filter(|(t, _)| *t == target)
@@ -341,13 +423,15 @@ fn main() {
             rows.push(summarise(level, target, &of));
         }
     }
-    print_report(&args, &rows);
+    print_report(&args, &wasms, &rows);
     eprintln!("llm_load: done in {:.0} s", started.elapsed().as_secs_f64());
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_once(
     rt: &tokio::runtime::Runtime,
     args: &Args,
+    wasms: &Wasms,
     origin: &Origin,
     config: &EdgeConfig,
     body: &Bytes,
@@ -355,12 +439,13 @@ fn run_once(
     level: usize,
 ) -> Run {
     // A fresh Viceroy per run: every run starts from the same idle RSS.
-    let edge = (target != Target::Direct).then(|| Edge::start(config));
+    let edge =
+        (target.route != Route::Direct).then(|| Edge::start_wasm(config, wasms.of(target.build)));
     let addr = edge.as_ref().map_or(origin.addr, |e| e.addr);
     let load = |events: u32| {
         Arc::new(Load {
             addr,
-            target,
+            route: target.route,
             body: body.clone(),
             events: events.to_string(),
             delay_ms: args.delay_ms.to_string(),
@@ -538,9 +623,9 @@ async fn stream_body(
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(conn);
-    let req = hyper::Request::post(load.target.path())
+    let req = hyper::Request::post(load.route.path())
         .header("host", load.addr.to_string())
-        .header("authorization", format!("Bearer {}", load.target.key()))
+        .header("authorization", format!("Bearer {}", load.route.key()))
         .header("content-type", "application/json")
         .header("x-mock-events", &load.events)
         .header("x-mock-delay-ms", &load.delay_ms)
@@ -680,7 +765,7 @@ fn raise_fd_limit(streams: usize) {
     );
 }
 
-fn print_report(args: &Args, rows: &[Row]) {
+fn print_report(args: &Args, wasms: &Wasms, rows: &[Row]) {
     println!(
         "{} content events per stream, one every {} ms; per level and edge target {} (direct: at most {}), at most {} streams waiting for their first event.\n",
         args.events,
@@ -718,10 +803,25 @@ fn print_report(args: &Args, rows: &[Row]) {
     println!();
     println!("| streams | success, all targets (target 100%) | TTFE p99 gateway / floor (target ≤ 1.25) | same, per round | memory per stream gateway / floor (target ≤ 1.10) | guest vCPU per stream gateway / floor |");
     println!("| ---: | --- | ---: | --- | ---: | ---: |");
-    for &level in &args.levels {
-        let find = |t| rows.iter().find(|r| r.level == level && r.target == t);
-        let (Some(floor), Some(gw)) = (find(Target::Floor), find(Target::Gateway)) else {
+    let find = |level: usize, route, build| {
+        rows.iter()
+            .find(|r| r.level == level && r.target == Target { route, build })
+    };
+    for (&level, build) in args
+        .levels
+        .iter()
+        .flat_map(|l| wasms.builds().into_iter().map(move |b| (l, b)))
+    {
+        let (Some(floor), Some(gw)) = (
+            find(level, Route::Floor, build),
+            find(level, Route::Gateway, build),
+        ) else {
             continue;
+        };
+        let label = match (build, &wasms.baseline) {
+            (Build::Baseline, _) => format!("{level} (baseline)"),
+            (Build::New, Some(_)) => format!("{level} (new)"),
+            (Build::New, None) => level.to_string(),
         };
         let level_rows = rows.iter().filter(|r| r.level == level);
         let (ok, all) = level_rows.fold((0, 0), |(o, a), r| (o + r.ok, a + r.streams));
@@ -742,12 +842,15 @@ fn print_report(args: &Args, rows: &[Row]) {
             _ => "-".to_owned(),
         };
         println!(
-            "| {level} | {ok}/{all} ({}) | {ttfe:.2} ({}) | {} | {mem:.2} ({}) | {vcpu} |",
+            "| {label} | {ok}/{all} ({}) | {ttfe:.2} ({}) | {} | {mem:.2} ({}) | {vcpu} |",
             verdict(ok == all),
             verdict(ttfe <= 1.25),
             rounds.join(", "),
             verdict(mem <= 1.10),
         );
+    }
+    if wasms.baseline.is_some() {
+        print_comparison(args, rows);
     }
     for r in rows.iter().filter(|r| !r.errors.is_empty()) {
         println!(
@@ -755,6 +858,51 @@ fn print_report(args: &Args, rows: &[Row]) {
             r.target.name(),
             r.level,
             r.errors.join("; ")
+        );
+    }
+}
+
+/// Each level's figures of the new build over the baseline's, measured in
+/// the same rounds. The target for a change that should not slow the
+/// relay is 1.0 within the spread of an A/A run.
+fn print_comparison(args: &Args, rows: &[Row]) {
+    let find = |level: usize, route, build| {
+        rows.iter()
+            .find(|r| r.level == level && r.target == Target { route, build })
+    };
+    println!();
+    println!("| streams | TTFE p50 gateway new / baseline | TTFE p99 gateway new / baseline | same, per round | TTFE p50 floor new / baseline | TTFE p99 floor new / baseline | guest vCPU per stream gateway new / baseline |");
+    println!("| ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+    for &level in &args.levels {
+        let (Some(gw_b), Some(gw_n), Some(fl_b), Some(fl_n)) = (
+            find(level, Route::Gateway, Build::Baseline),
+            find(level, Route::Gateway, Build::New),
+            find(level, Route::Floor, Build::Baseline),
+            find(level, Route::Floor, Build::New),
+        ) else {
+            continue;
+        };
+        let rounds: Vec<String> = gw_n
+            .round_ttfe_p99
+            .iter()
+            .zip(&gw_b.round_ttfe_p99)
+            .map(|(n, b)| format!("{:.2}", n / b))
+            .collect();
+        let vcpu = match (gw_n.vcpu_ms, gw_b.vcpu_ms) {
+            (Some(n), Some(b)) if b > 0.0 => format!("{:.2}", n / b),
+            _ => "-".to_owned(),
+        };
+        println!(
+            "| {level} | {:.2} ({:.1} / {:.1} ms) | {:.2} ({:.1} / {:.1} ms) | {} | {:.2} | {:.2} | {vcpu} |",
+            gw_n.ttfe_p50 / gw_b.ttfe_p50,
+            gw_n.ttfe_p50,
+            gw_b.ttfe_p50,
+            gw_n.ttfe_p99 / gw_b.ttfe_p99,
+            gw_n.ttfe_p99,
+            gw_b.ttfe_p99,
+            rounds.join(", "),
+            fl_n.ttfe_p50 / fl_b.ttfe_p50,
+            fl_n.ttfe_p99 / fl_b.ttfe_p99,
         );
     }
 }

@@ -16,38 +16,76 @@
 //! median vCPU ms per MiB, and the pooled figure: all requests' vCPU over
 //! all their MiB.
 //!
-//! `cargo run --release -p sluice-bench --bin publisher -- [rounds]`
+//! With `--baseline-wasm PATH` (or `SLUICE_BASELINE_WASM`) it compares two
+//! builds instead: the baseline (for example `scripts/build-baseline main`)
+//! and the wasm under test (`SLUICE_WASM`, else the release build) run side
+//! by side, each request of a page alternating which build goes first, and
+//! every figure is given for both with the ratio new / baseline. Viceroy's
+//! vCPU is the wall time of the guest's polls, so the load of a shared
+//! machine lands in it: only ratios measured in one run mean anything, and
+//! the same wasm on both sides (an A/A run) shows how far they stray.
+//!
+//! `cargo run --release -p sluice-bench --bin publisher -- [rounds] [--baseline-wasm PATH]`
 #![forbid(unsafe_code)]
 // Benchmark code: a failed unwrap or expect stops the run, as it should.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sluice_bench::{heap_mib_lines, median, percentile};
 use sluice_e2e::http::Timed;
-use sluice_e2e::{corpus_listing, EdgeConfig, ListedPage, Stack};
+use sluice_e2e::{corpus_listing, default_wasm, Edge, EdgeConfig, ListedPage, Origin, Stack};
 
 fn main() {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(7);
+    let mut rounds = 7;
+    let mut baseline = std::env::var_os("SLUICE_BASELINE_WASM").map(PathBuf::from);
+    let mut argv = std::env::args().skip(1);
+    while let Some(arg) = argv.next() {
+        match arg.as_str() {
+            "--baseline-wasm" => baseline = argv.next().map(PathBuf::from),
+            n => {
+                rounds = n
+                    .parse()
+                    .unwrap_or_else(|_| panic!("usage: publisher [rounds] [--baseline-wasm PATH]"))
+            }
+        }
+    }
     let mut pages = corpus_listing();
     pages.sort_by_key(|p| std::cmp::Reverse(p.size));
     pages.truncate(10);
     let hosts: Vec<String> = pages.iter().filter_map(|p| p.host.clone()).collect();
+    let wasms = baseline.map(|b| [b, default_wasm()]);
+    if let Some([base, new]) = &wasms {
+        println!("baseline: {}\nnew:      {}", base.display(), new.display());
+    }
+    let mut summary = Vec::new();
     for (mode, level) in [("identity", "1"), ("origin", "1"), ("origin", "3")] {
-        let stack = Stack::start_with(|c: EdgeConfig| {
-            c.set("publisher.rewrite_hosts", &hosts.join(","))
-                .set("publisher.output_encoding", mode)
-                .set("publisher.gzip_level", level)
-        });
-        if mode == "identity" {
-            println!("\n### publisher.output_encoding = identity (default: x-compress-hint, the host compresses)\n");
+        let origin = Origin::start(&[]);
+        let config = EdgeConfig::for_origin(&origin)
+            .set("publisher.rewrite_hosts", &hosts.join(","))
+            .set("publisher.output_encoding", mode)
+            .set("publisher.gzip_level", level);
+        let name = if mode == "identity" {
+            "publisher.output_encoding = identity (default: x-compress-hint, the host compresses)"
+                .to_owned()
         } else {
-            println!("\n### publisher.output_encoding = origin, publisher.gzip_level = {level}\n");
+            format!("publisher.output_encoding = origin, publisher.gzip_level = {level}")
+        };
+        println!("\n### {name}\n");
+        match &wasms {
+            None => {
+                let edge = Edge::start(&config);
+                measure(&Stack { edge, origin }, &pages, rounds);
+            }
+            Some(wasms) => {
+                let tallies = compare(&config, wasms, &pages, rounds);
+                summary.push((name, tallies));
+            }
         }
-        measure(&stack, &pages, rounds);
+    }
+    if !summary.is_empty() {
+        print_summary(&summary, rounds);
     }
 }
 
@@ -128,4 +166,135 @@ fn first_byte(url: &str) -> f64 {
         }
     }
     ms
+}
+
+/// One build's figures over one configuration.
+struct Tally {
+    /// vCPU ms and MiB summed over the pages, per round: the ratio of each
+    /// round shows the spread within the run.
+    round_vcpu: Vec<f64>,
+    round_mib: Vec<f64>,
+    heap_max: f64,
+    ttfb: Vec<f64>,
+}
+
+impl Tally {
+    fn new(rounds: usize) -> Tally {
+        Tally {
+            round_vcpu: vec![0.0; rounds],
+            round_mib: vec![0.0; rounds],
+            heap_max: 0.0,
+            ttfb: Vec::new(),
+        }
+    }
+
+    /// All requests' vCPU over all their MiB: whole milliseconds per
+    /// request average out over many requests, a median of them does not.
+    fn pooled(&self) -> f64 {
+        self.round_vcpu.iter().sum::<f64>() / self.round_mib.iter().sum::<f64>()
+    }
+}
+
+/// Every page `rounds` times through a baseline edge and a new one, one
+/// request each per round, the first of the pair alternating by round so
+/// a drift in the machine's load hits both builds alike.
+fn compare(
+    config: &EdgeConfig,
+    wasms: &[PathBuf; 2],
+    pages: &[ListedPage],
+    rounds: usize,
+) -> [Tally; 2] {
+    let edges = wasms.each_ref().map(|w| Edge::start_wasm(config, w));
+    // Warm-up: the first request pays one-time costs in Viceroy.
+    for edge in &edges {
+        first_byte(&edge.url(&format!("/pages/{}?enc=gzip", pages[0].name)));
+    }
+    let mut tallies = [Tally::new(rounds), Tally::new(rounds)];
+    println!("| page | KiB | vCPU ms/MiB baseline | vCPU ms/MiB new | new / baseline | heap MiB (max) baseline / new |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for page in pages {
+        let path = format!("/pages/{}?enc=gzip", page.name);
+        let mib = page.size as f64 / (1024.0 * 1024.0);
+        let records_before = edges.each_ref().map(|e| e.access_records().len());
+        let heap_before = edges.each_ref().map(|e| e.heap_mib().len());
+        for round in 0..rounds {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for i in order {
+                tallies[i].ttfb.push(first_byte(&edges[i].url(&path)));
+            }
+        }
+        // Viceroy prints the heap line as each request completes.
+        std::thread::sleep(Duration::from_millis(200));
+        let mut per_mib = [0.0; 2];
+        let mut heap = [0.0; 2];
+        for (i, edge) in edges.iter().enumerate() {
+            let records =
+                edge.wait_access_records(records_before[i] + rounds, Duration::from_secs(10));
+            let vcpu: Vec<f64> = records[records_before[i]..]
+                .iter()
+                .filter_map(|r| r["vcpu_ms"].as_f64())
+                .collect();
+            assert_eq!(vcpu.len(), rounds, "{}: one vcpu_ms per request", page.name);
+            // Requests to one edge run one after another, so records come
+            // in round order.
+            for (round, v) in vcpu.iter().enumerate() {
+                tallies[i].round_vcpu[round] += v;
+                tallies[i].round_mib[round] += mib;
+            }
+            per_mib[i] = vcpu.iter().sum::<f64>() / (mib * rounds as f64);
+            heap[i] = edge.heap_mib()[heap_before[i]..]
+                .iter()
+                .copied()
+                .fold(0.0, f64::max);
+            tallies[i].heap_max = tallies[i].heap_max.max(heap[i]);
+        }
+        println!(
+            "| {} | {} | {:.1} | {:.1} | {:.2} | {:.0} / {:.0} |",
+            page.name,
+            page.size / 1024,
+            per_mib[0],
+            per_mib[1],
+            per_mib[1] / per_mib[0],
+            heap[0],
+            heap[1],
+        );
+    }
+    let [base, new] = &tallies;
+    println!(
+        "\nvCPU ms per MiB (pooled): baseline {:.2}, new {:.2}, new / baseline {:.3}; heap max {:.0} / {:.0} MiB ({rounds} rounds per page)",
+        base.pooled(),
+        new.pooled(),
+        new.pooled() / base.pooled(),
+        base.heap_max,
+        new.heap_max,
+    );
+    tallies
+}
+
+/// The comparison over every configuration, the table to quote.
+fn print_summary(summary: &[(String, [Tally; 2])], rounds: usize) {
+    println!("\n### new / baseline ({rounds} rounds per page and build)\n");
+    println!("| configuration | vCPU ms/MiB baseline | vCPU ms/MiB new | new / baseline | per round (min-max) | heap max MiB baseline / new | edge TTFB p50 ms baseline / new |");
+    println!("| --- | ---: | ---: | ---: | --- | ---: | ---: |");
+    for (name, [base, new]) in summary {
+        let mut rounds: Vec<f64> = new
+            .round_vcpu
+            .iter()
+            .zip(&base.round_vcpu)
+            .map(|(n, b)| n / b)
+            .collect();
+        rounds.sort_by(f64::total_cmp);
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.3} | {:.2}-{:.2} | {:.0} / {:.0} | {:.2} / {:.2} |",
+            base.pooled(),
+            new.pooled(),
+            new.pooled() / base.pooled(),
+            rounds.first().copied().unwrap_or(f64::NAN),
+            rounds.last().copied().unwrap_or(f64::NAN),
+            base.heap_max,
+            new.heap_max,
+            median(&mut base.ttfb.clone()),
+            median(&mut new.ttfb.clone()),
+        );
+    }
 }
