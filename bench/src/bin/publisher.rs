@@ -19,13 +19,15 @@
 //! With `--baseline-wasm PATH` (or `SLUICE_BASELINE_WASM`) it compares two
 //! builds instead: the baseline (for example `scripts/build-baseline main`)
 //! and the wasm under test (`SLUICE_WASM`, else the release build) run side
-//! by side, each request of a page alternating which build goes first, and
-//! every figure is given for both with the ratio new / baseline. Viceroy's
-//! vCPU is the wall time of the guest's polls, so the load of a shared
-//! machine lands in it: only ratios measured in one run mean anything, and
-//! the same wasm on both sides (an A/A run) shows how far they stray.
+//! by side on `--pairs` (default 6) fresh pairs of Viceroy processes, each
+//! request of a page alternating which build goes first, and every figure
+//! is given for both with the ratio new / baseline (see [`compare`]).
+//! Viceroy's vCPU is the wall time of the guest's polls, so the load of a
+//! shared machine lands in it: only ratios measured in one run mean
+//! anything, and the same wasm on both sides (an A/A run) shows how far
+//! they stray.
 //!
-//! `cargo run --release -p sluice-bench --bin publisher -- [rounds] [--baseline-wasm PATH]`
+//! `cargo run --release -p sluice-bench --bin publisher -- [rounds] [--baseline-wasm PATH] [--pairs N]`
 #![forbid(unsafe_code)]
 // Benchmark code: a failed unwrap or expect stops the run, as it should.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -39,15 +41,17 @@ use sluice_e2e::{corpus_listing, default_wasm, Edge, EdgeConfig, ListedPage, Ori
 
 fn main() {
     let mut rounds = 7;
+    let mut pairs = 6;
     let mut baseline = std::env::var_os("SLUICE_BASELINE_WASM").map(PathBuf::from);
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
         match arg.as_str() {
             "--baseline-wasm" => baseline = argv.next().map(PathBuf::from),
+            "--pairs" => pairs = argv.next().and_then(|n| n.parse().ok()).expect("--pairs N"),
             n => {
-                rounds = n
-                    .parse()
-                    .unwrap_or_else(|_| panic!("usage: publisher [rounds] [--baseline-wasm PATH]"))
+                rounds = n.parse().unwrap_or_else(|_| {
+                    panic!("usage: publisher [rounds] [--baseline-wasm PATH] [--pairs N]")
+                })
             }
         }
     }
@@ -79,13 +83,13 @@ fn main() {
                 measure(&Stack { edge, origin }, &pages, rounds);
             }
             Some(wasms) => {
-                let tallies = compare(&config, wasms, &pages, rounds);
+                let tallies = compare(&config, wasms, &pages, rounds, pairs);
                 summary.push((name, tallies));
             }
         }
     }
     if !summary.is_empty() {
-        print_summary(&summary, rounds);
+        print_summary(&summary, &pages, rounds);
     }
 }
 
@@ -170,129 +174,159 @@ fn first_byte(url: &str) -> f64 {
 
 /// One build's figures over one configuration.
 struct Tally {
-    /// vCPU ms and MiB summed over the pages, per round: the ratio of each
-    /// round shows the spread within the run.
-    round_vcpu: Vec<f64>,
-    round_mib: Vec<f64>,
-    heap_max: f64,
+    /// vCPU ms summed per page (in `pages` order) and per Viceroy pair.
+    page_vcpu: Vec<f64>,
+    pair_vcpu: Vec<f64>,
+    /// Heap max per page.
+    page_heap: Vec<f64>,
     ttfb: Vec<f64>,
 }
 
 impl Tally {
-    fn new(rounds: usize) -> Tally {
+    fn new(pages: usize, pairs: usize) -> Tally {
         Tally {
-            round_vcpu: vec![0.0; rounds],
-            round_mib: vec![0.0; rounds],
-            heap_max: 0.0,
+            page_vcpu: vec![0.0; pages],
+            pair_vcpu: vec![0.0; pairs],
+            page_heap: vec![0.0; pages],
             ttfb: Vec::new(),
         }
     }
 
-    /// All requests' vCPU over all their MiB: whole milliseconds per
-    /// request average out over many requests, a median of them does not.
-    fn pooled(&self) -> f64 {
-        self.round_vcpu.iter().sum::<f64>() / self.round_mib.iter().sum::<f64>()
+    fn vcpu(&self) -> f64 {
+        self.page_vcpu.iter().sum()
+    }
+
+    fn heap_max(&self) -> f64 {
+        self.page_heap.iter().copied().fold(0.0, f64::max)
     }
 }
 
-/// Every page `rounds` times through a baseline edge and a new one, one
-/// request each per round, the first of the pair alternating by round so
-/// a drift in the machine's load hits both builds alike.
+/// Every page `rounds` times through a baseline edge and a new one, on
+/// `pairs` fresh pairs of Viceroy processes. Within a pair each round sends
+/// one request to each build, the first of the two alternating, so a drift
+/// in the machine's load hits both alike. Fresh pairs because one Viceroy
+/// process keeps a page's cost for most of its life: with the same wasm on
+/// both sides, every request for `wikipedia-2.html` took 13 ms in one
+/// process and 9 ms in the other, so one pair is one sample, however many
+/// rounds it runs.
 fn compare(
     config: &EdgeConfig,
     wasms: &[PathBuf; 2],
     pages: &[ListedPage],
     rounds: usize,
+    pairs: usize,
 ) -> [Tally; 2] {
-    let edges = wasms.each_ref().map(|w| Edge::start_wasm(config, w));
-    // Warm-up: the first request pays one-time costs in Viceroy.
-    for edge in &edges {
-        first_byte(&edge.url(&format!("/pages/{}?enc=gzip", pages[0].name)));
+    let mut tallies = [0, 1].map(|_| Tally::new(pages.len(), pairs));
+    for pair in 0..pairs {
+        // The start order alternates too.
+        let mut started: [Option<Edge>; 2] = [None, None];
+        for i in if pair % 2 == 0 { [0, 1] } else { [1, 0] } {
+            started[i] = Some(Edge::start_wasm(config, &wasms[i]));
+        }
+        let edges = started.map(|e| e.expect("both started"));
+        // Warm-up: the first request pays one-time costs in Viceroy.
+        for edge in &edges {
+            first_byte(&edge.url(&format!("/pages/{}?enc=gzip", pages[0].name)));
+            // Its access line may follow the body's end.
+            edge.wait_access_records(1, Duration::from_secs(10));
+        }
+        for (p, page) in pages.iter().enumerate() {
+            let path = format!("/pages/{}?enc=gzip", page.name);
+            let records_before = edges.each_ref().map(|e| e.access_records().len());
+            let heap_before = edges.each_ref().map(|e| e.heap_mib().len());
+            for round in 0..rounds {
+                let order = if (pair + round) % 2 == 0 {
+                    [0, 1]
+                } else {
+                    [1, 0]
+                };
+                for i in order {
+                    tallies[i].ttfb.push(first_byte(&edges[i].url(&path)));
+                }
+            }
+            // Viceroy prints the heap line as each request completes.
+            std::thread::sleep(Duration::from_millis(200));
+            for (tally, (edge, (records, heaps))) in tallies
+                .iter_mut()
+                .zip(edges.iter().zip(records_before.iter().zip(heap_before)))
+            {
+                let lines = edge.wait_access_records(records + rounds, Duration::from_secs(10));
+                assert_eq!(
+                    lines.len(),
+                    records + rounds,
+                    "{}: one access line per request",
+                    page.name
+                );
+                let vcpu: Vec<f64> = lines[*records..]
+                    .iter()
+                    .filter_map(|r| r["vcpu_ms"].as_f64())
+                    .collect();
+                assert_eq!(
+                    vcpu.len(),
+                    rounds,
+                    "{}: vcpu_ms in every access line",
+                    page.name
+                );
+                let vcpu: f64 = vcpu.iter().sum();
+                tally.page_vcpu[p] += vcpu;
+                tally.pair_vcpu[pair] += vcpu;
+                let heap = edge.heap_mib()[heaps..].iter().copied().fold(0.0, f64::max);
+                tally.page_heap[p] = tally.page_heap[p].max(heap);
+            }
+        }
     }
-    let mut tallies = [Tally::new(rounds), Tally::new(rounds)];
     println!("| page | KiB | vCPU ms/MiB baseline | vCPU ms/MiB new | new / baseline | heap MiB (max) baseline / new |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for page in pages {
-        let path = format!("/pages/{}?enc=gzip", page.name);
-        let mib = page.size as f64 / (1024.0 * 1024.0);
-        let records_before = edges.each_ref().map(|e| e.access_records().len());
-        let heap_before = edges.each_ref().map(|e| e.heap_mib().len());
-        for round in 0..rounds {
-            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for i in order {
-                tallies[i].ttfb.push(first_byte(&edges[i].url(&path)));
-            }
-        }
-        // Viceroy prints the heap line as each request completes.
-        std::thread::sleep(Duration::from_millis(200));
-        let mut per_mib = [0.0; 2];
-        let mut heap = [0.0; 2];
-        for (i, edge) in edges.iter().enumerate() {
-            let records =
-                edge.wait_access_records(records_before[i] + rounds, Duration::from_secs(10));
-            let vcpu: Vec<f64> = records[records_before[i]..]
-                .iter()
-                .filter_map(|r| r["vcpu_ms"].as_f64())
-                .collect();
-            assert_eq!(vcpu.len(), rounds, "{}: one vcpu_ms per request", page.name);
-            // Requests to one edge run one after another, so records come
-            // in round order.
-            for (round, v) in vcpu.iter().enumerate() {
-                tallies[i].round_vcpu[round] += v;
-                tallies[i].round_mib[round] += mib;
-            }
-            per_mib[i] = vcpu.iter().sum::<f64>() / (mib * rounds as f64);
-            heap[i] = edge.heap_mib()[heap_before[i]..]
-                .iter()
-                .copied()
-                .fold(0.0, f64::max);
-            tallies[i].heap_max = tallies[i].heap_max.max(heap[i]);
-        }
+    let requests = (rounds * pairs) as f64;
+    let [base, new] = &tallies;
+    for (p, page) in pages.iter().enumerate() {
+        let mib = page.size as f64 / (1024.0 * 1024.0) * requests;
         println!(
-            "| {} | {} | {:.1} | {:.1} | {:.2} | {:.0} / {:.0} |",
+            "| {} | {} | {:.2} | {:.2} | {:.3} | {:.0} / {:.0} |",
             page.name,
             page.size / 1024,
-            per_mib[0],
-            per_mib[1],
-            per_mib[1] / per_mib[0],
-            heap[0],
-            heap[1],
+            base.page_vcpu[p] / mib,
+            new.page_vcpu[p] / mib,
+            new.page_vcpu[p] / base.page_vcpu[p],
+            base.page_heap[p],
+            new.page_heap[p],
         );
     }
-    let [base, new] = &tallies;
-    println!(
-        "\nvCPU ms per MiB (pooled): baseline {:.2}, new {:.2}, new / baseline {:.3}; heap max {:.0} / {:.0} MiB ({rounds} rounds per page)",
-        base.pooled(),
-        new.pooled(),
-        new.pooled() / base.pooled(),
-        base.heap_max,
-        new.heap_max,
-    );
     tallies
 }
 
-/// The comparison over every configuration, the table to quote.
-fn print_summary(summary: &[(String, [Tally; 2])], rounds: usize) {
-    println!("\n### new / baseline ({rounds} rounds per page and build)\n");
-    println!("| configuration | vCPU ms/MiB baseline | vCPU ms/MiB new | new / baseline | per round (min-max) | heap max MiB baseline / new | edge TTFB p50 ms baseline / new |");
+/// The comparison over every configuration, the table to quote: vCPU
+/// pooled over all requests (whole milliseconds per request average out
+/// over many requests, a median of them does not), and each Viceroy
+/// pair's own ratio, whose spread is the run's noise.
+fn print_summary(summary: &[(String, [Tally; 2])], pages: &[ListedPage], rounds: usize) {
+    let mib = pages.iter().map(|p| p.size as f64).sum::<f64>() / (1024.0 * 1024.0);
+    let pairs = summary.first().map_or(0, |(_, t)| t[0].pair_vcpu.len());
+    println!("\n### new / baseline ({pairs} Viceroy pairs x {rounds} rounds per page and build)\n");
+    println!("| configuration | vCPU ms/MiB baseline | vCPU ms/MiB new | new / baseline | per pair: mean ± sd (min-max) | heap max MiB baseline / new | edge TTFB p50 ms baseline / new |");
     println!("| --- | ---: | ---: | ---: | --- | ---: | ---: |");
     for (name, [base, new]) in summary {
-        let mut rounds: Vec<f64> = new
-            .round_vcpu
+        let requests_mib = mib * (rounds * pairs) as f64;
+        let ratios: Vec<f64> = new
+            .pair_vcpu
             .iter()
-            .zip(&base.round_vcpu)
+            .zip(&base.pair_vcpu)
             .map(|(n, b)| n / b)
             .collect();
-        rounds.sort_by(f64::total_cmp);
+        let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+        let sd = (ratios.iter().map(|r| (r - mean).powi(2)).sum::<f64>()
+            / (ratios.len().max(2) - 1) as f64)
+            .sqrt();
+        let (lo, hi) = ratios
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
         println!(
-            "| {name} | {:.2} | {:.2} | {:.3} | {:.2}-{:.2} | {:.0} / {:.0} | {:.2} / {:.2} |",
-            base.pooled(),
-            new.pooled(),
-            new.pooled() / base.pooled(),
-            rounds.first().copied().unwrap_or(f64::NAN),
-            rounds.last().copied().unwrap_or(f64::NAN),
-            base.heap_max,
-            new.heap_max,
+            "| {name} | {:.2} | {:.2} | {:.3} | {mean:.3} ± {sd:.3} ({lo:.2}-{hi:.2}) | {:.0} / {:.0} | {:.2} / {:.2} |",
+            base.vcpu() / requests_mib,
+            new.vcpu() / requests_mib,
+            new.vcpu() / base.vcpu(),
+            base.heap_max(),
+            new.heap_max(),
             median(&mut base.ttfb.clone()),
             median(&mut new.ttfb.clone()),
         );
