@@ -20,11 +20,7 @@ pub fn handle(mut req: Request, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeE
     if req.get_method() != Method::POST {
         return Err(Report::new(EdgeError::MethodNotAllowed("POST")));
     }
-    let tokens = stores::secret_text(TOKEN_SECRET).and_then(|s| {
-        PurgeTokens::parse(&s)
-            .map_err(|e| log::error!("secret {TOKEN_SECRET} is malformed: {e}"))
-            .ok()
-    });
+    let tokens = stores::parsed_secret(TOKEN_SECRET, PurgeTokens::parse);
     let presented = message::header(&req, header::AUTHORIZATION);
     if tokens.is_none_or(|t| t.authorize(presented).is_err()) {
         return Err(Report::new(EdgeError::Unauthorized));

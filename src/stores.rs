@@ -33,3 +33,16 @@ pub fn secret(name: &str) -> Option<Vec<u8>> {
 pub fn secret_text(name: &str) -> Option<String> {
     secret(name).and_then(|b| String::from_utf8(b).ok())
 }
+
+/// A secret parsed by `parse`, or `None` when it is missing or malformed
+/// (logged, never echoed): a feature whose secret is broken rejects
+/// everyone rather than failing open.
+pub fn parsed_secret<T, E: std::fmt::Display>(
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Option<T> {
+    let text = secret_text(name)?;
+    parse(&text)
+        .map_err(|e| log::error!("secret {name} is malformed: {e}"))
+        .ok()
+}

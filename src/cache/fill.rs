@@ -5,6 +5,8 @@
 //! unique fill key, so a broken body never poisons the key.
 
 use std::io::{self, Write};
+
+pub use super::fill_body::FillBody;
 use std::time::Duration;
 
 use fastly::cache::core::{Found, Transaction};
@@ -13,7 +15,7 @@ use fastly::http::header::CONTENT_LENGTH;
 use fastly::http::purge::purge_surrogate_key;
 use fastly::http::{FramingHeadersMode, HeaderName, HeaderValue};
 use fastly::Response;
-use sluice_core::cache::fill::{FillBudget, FillStep};
+use sluice_core::cache::fill::FillBudget;
 use sluice_core::cache::stored_head::{self, StoredHead};
 use sluice_core::cache::surrogate::{self, EntryKeys};
 use sluice_core::cache::{NotStored, Store};
@@ -42,15 +44,13 @@ impl Fill {
             let _ = self.txn.cancel_insert_or_update();
             return;
         }
-        let marker = self
-            .txn
-            .insert(marker_ttl)
-            .user_metadata(stored_head::encode_pass(reason).into())
-            .execute();
-        match marker.map(StreamingBody::finish) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => log::warn!("hit-for-pass marker not stored: {e}"),
-            Err(e) => log::warn!("hit-for-pass marker not stored: {e}"),
+        let meta = stored_head::encode_pass(reason).into();
+        let marker = self.txn.insert(marker_ttl).user_metadata(meta).execute();
+        if let Err(e) = marker
+            .map_err(io::Error::other)
+            .and_then(StreamingBody::finish)
+        {
+            log::warn!("hit-for-pass marker not stored: {e}");
         }
     }
 
@@ -94,32 +94,6 @@ pub struct Inserter {
     budget: FillBudget,
     decorate: Option<Decorate>,
     known_length: Option<u64>,
-}
-
-/// The entry's body as the pipeline writes it; counts against the object
-/// budget. `cached` is false when the insert could not be made and the
-/// body goes straight to the client.
-pub struct FillBody {
-    body: StreamingBody,
-    budget: Option<FillBudget>,
-    cached: bool,
-}
-
-impl Write for FillBody {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.body.write(buf)?;
-        if let Some(budget) = self.budget.as_mut() {
-            if budget.record(n) == FillStep::TooLarge {
-                log::warn!("cache fill passed cache.max_object_bytes; the entry will not be kept");
-                self.budget = None;
-            }
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.body.flush()
-    }
 }
 
 impl Inserter {

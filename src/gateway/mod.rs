@@ -87,11 +87,7 @@ pub fn handle(
 
     // Client authentication: never an open proxy. A missing or malformed
     // digest list rejects everyone (and says so in the log).
-    let keys = stores::secret_text(CLIENT_KEYS).and_then(|s| {
-        ClientKeys::parse(&s)
-            .map_err(|e| log::error!("secret {CLIENT_KEYS} is malformed: {e}"))
-            .ok()
-    });
+    let keys = stores::parsed_secret(CLIENT_KEYS, ClientKeys::parse);
     let presented = message::header(&req, header::AUTHORIZATION);
     if keys.is_none_or(|k| k.authorize(presented).is_err()) {
         return Err(api(ApiError::invalid_api_key()));

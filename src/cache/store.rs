@@ -1,0 +1,98 @@
+//! After the origin's head: whether the rewritten answer is stored, and
+//! the fill's committer when it is.
+
+use std::time::{Duration, SystemTime};
+
+use fastly::http::header;
+use sluice_core::cache::delivery::{Outcome as Delivered, PassReason};
+use sluice_core::cache::fill::{Admission, FillBudget};
+use sluice_core::cache::policy::{self, Decision, RequestFacts, ResponseFacts};
+use sluice_core::cache::NotStored;
+use sluice_core::encoding::ContentEncoding;
+use sluice_core::http::headers::values;
+
+use super::{hit_for_pass, note, Fill, Inserter};
+use crate::lifecycle::message::Parts;
+use crate::lifecycle::Cx;
+
+/// The cache's decision for an origin answer this request must fill.
+pub enum Stored {
+    /// Store it: the committer that inserts and streams back.
+    Fill(Inserter),
+    /// Do not store it (a marker may say so to others).
+    Pass(Delivered),
+}
+
+/// Decides from the origin's head (before the visitor's part) whether the
+/// rewritten answer is stored.
+pub fn decide(
+    fill: Fill,
+    origin: &Parts,
+    authorized: bool,
+    input: ContentEncoding,
+    path: &str,
+    cx: &mut Cx<'_>,
+) -> Stored {
+    let h = &origin.head.headers;
+    let all = |name: &str| -> Vec<&str> { values(h, name).collect() };
+    let (cc, sc, expires, date, age, pragma, vary, keys) = (
+        all("cache-control"),
+        all("surrogate-control"),
+        all("expires"),
+        all("date"),
+        all("age"),
+        all("pragma"),
+        all("vary"),
+        all("surrogate-key"),
+    );
+    let decision = policy::decide(
+        &RequestFacts {
+            method: "GET",
+            has_authorization: authorized,
+        },
+        &ResponseFacts {
+            status: origin.status(),
+            cache_control: &cc,
+            surrogate_control: &sc,
+            expires: &expires,
+            date: &date,
+            age: &age,
+            pragma: &pragma,
+            vary: &vary,
+            has_set_cookie: h.contains_key(header::SET_COOKIE),
+        },
+        &cx.settings.cache,
+        SystemTime::now(),
+    );
+    let store = match decision {
+        Decision::Store(store) => store,
+        Decision::DoNotStore(reason) => {
+            return Stored::Pass(not_stored(fill, reason, origin.status(), cx))
+        }
+    };
+    let length = origin
+        .header(header::CONTENT_LENGTH.as_str())
+        .and_then(|v| v.parse().ok());
+    let max = cx.settings.cache.max_object_bytes;
+    match FillBudget::admit(max, length, input == ContentEncoding::Identity) {
+        Admission::Fill(budget) => Stored::Fill(fill.store(store, path, &keys, budget)),
+        Admission::TooLarge => {
+            Stored::Pass(not_stored(fill, NotStored::TooLarge, origin.status(), cx))
+        }
+    }
+}
+
+/// Leaves the entry unfilled and says so. A marker tells waiting and later
+/// requests to pass at once when the reason lies in the response, but
+/// never for a server error: a passing origin failure must not keep a page
+/// out of the cache for the marker's lifetime.
+pub fn not_stored(fill: Fill, reason: NotStored, status: u16, cx: &mut Cx<'_>) -> Delivered {
+    let marker = match status {
+        500.. => Duration::ZERO,
+        _ => hit_for_pass(cx),
+    };
+    fill.pass(reason, marker);
+    let delivered = Delivered::Pass(PassReason::NotStored(reason));
+    note(cx, delivered);
+    delivered
+}
