@@ -31,6 +31,20 @@ fn keys(t: &Table) -> BTreeSet<&str> {
     t.keys().map(String::as_str).collect()
 }
 
+/// Every entry of `t` uses only `fields`: the fields the Fastly CLI's
+/// manifest reads there (its `[setup]` schema); a misspelt field would be
+/// ignored without a word.
+fn only_fields(t: &Table, fields: &[&str], what: &str) {
+    for (name, v) in t {
+        for field in v.as_table().map(keys).unwrap_or_default() {
+            assert!(
+                fields.contains(&field),
+                "{what} {name}: unknown field {field}"
+            );
+        }
+    }
+}
+
 fn described(t: &Table, what: &str) {
     for (name, v) in t {
         let d = v.get("description").and_then(Value::as_str).unwrap_or("");
@@ -47,14 +61,17 @@ fn setup_names_the_backends_stores_secrets_and_log_endpoints_the_code_uses() {
     let backends = table(setup, &["backends"]);
     assert_eq!(keys(backends), BTreeSet::from(["llm", "origin"]));
     described(backends, "backend");
+    only_fields(backends, &["address", "port", "description"], "backend");
     for b in backends.values() {
         assert_eq!(b["port"].as_integer(), Some(443), "TLS to every backend");
     }
 
     let stores = table(setup, &["config_stores"]);
     assert_eq!(keys(stores), BTreeSet::from(["sluice"]));
+    only_fields(stores, &["items", "description"], "config store");
     let items = table(stores, &["sluice", "items"]);
     described(items, "config item");
+    only_fields(items, &["value", "description"], "config item");
     let config_doc = std::fs::read_to_string(workspace().join("docs/CONFIG.md")).unwrap();
     for (key, item) in items {
         let value = item["value"].as_str().expect("a default value");
@@ -71,8 +88,10 @@ fn setup_names_the_backends_stores_secrets_and_log_endpoints_the_code_uses() {
 
     let secrets = table(setup, &["secret_stores"]);
     assert_eq!(keys(secrets), BTreeSet::from(["sluice_secrets"]));
+    only_fields(secrets, &["entries", "description"], "secret store");
     let entries = table(secrets, &["sluice_secrets", "entries"]);
     described(entries, "secret");
+    only_fields(entries, &["description"], "secret (never a value)");
     // The names the code looks up (the adapter's gateway constants are
     // `llm_api_key` and `client_key_sha256`).
     let wanted = BTreeSet::from([
@@ -90,9 +109,19 @@ fn setup_names_the_backends_stores_secrets_and_log_endpoints_the_code_uses() {
     }
 
     // The adapter logs access lines to `access`, everything else to `sluice`.
-    assert_eq!(
-        keys(table(setup, &["log_endpoints"])),
-        BTreeSet::from(["access", "sluice"])
+    let logs = table(setup, &["log_endpoints"]);
+    assert_eq!(keys(logs), BTreeSet::from(["access", "sluice"]));
+    only_fields(logs, &["provider"], "log endpoint");
+    only_fields(
+        &Table::from_iter([("setup".to_owned(), Value::Table(setup.clone()))]),
+        &[
+            "backends",
+            "config_stores",
+            "secret_stores",
+            "log_endpoints",
+            "kv_stores",
+        ],
+        "",
     );
 
     // The local server binds the same stores and backends.
