@@ -30,7 +30,8 @@ pub struct AccessRecord {
     /// modes).
     pub bytes_in: u64,
     /// Bytes sent to the client (for pass-through, the origin's
-    /// `Content-Length` when known).
+    /// `Content-Length` when known; after a CPU-budget splice, only the
+    /// bytes the guest wrote before the host appended the rest).
     pub bytes_out: u64,
     /// Milliseconds from request start to the first body byte committed.
     #[serde(skip_serializing_if = "Option::is_none")]
