@@ -18,9 +18,13 @@ async fn index_links_every_page_on_the_configured_host() {
     let r = get(s.addr(), "/?host=pub.example").await;
     assert_eq!(r.status, StatusCode::OK);
     let html = r.text();
+    // The corpus, and the origin's own pages in other charsets.
     let pages = std::fs::read_dir(corpus_dir().join("pages"))
         .unwrap()
-        .count();
+        .count()
+        + std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
+            .unwrap()
+            .count();
     assert_eq!(
         html.matches("href=\"https://pub.example/pages/").count(),
         pages
