@@ -10,9 +10,9 @@ use fastly::http::{header, Method};
 use fastly::{Request, Response};
 use sluice_core::cache::purge::{self, PurgeError, PurgeTokens, MAX_BODY_BYTES, TOKEN_SECRET};
 
-use crate::lifecycle::pump::{pump, Flow};
 use crate::lifecycle::{message, Cx, EdgeError, Outcome};
 use crate::stores;
+use sluice_core::pump::{pump, Flow};
 
 /// Handles a purge request.
 pub fn handle(mut req: Request, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>> {

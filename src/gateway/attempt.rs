@@ -19,8 +19,8 @@ use sluice_core::ai::ApiError;
 
 use super::api;
 use crate::lifecycle::message::{self, Parts};
-use crate::lifecycle::pump::{pump, Flow, Pumped};
 use crate::lifecycle::{backend, Cx, EdgeError, Outcome};
+use sluice_core::pump::{pump, Flow, Pumped};
 
 /// Backend names in `fastly.toml`.
 const PRIMARY: &str = "llm";

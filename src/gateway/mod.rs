@@ -19,9 +19,9 @@ use sluice_core::ai::ApiError;
 use sluice_core::settings::Settings;
 
 use crate::lifecycle::message;
-use crate::lifecycle::pump::{pump, Flow, Pumped};
 use crate::lifecycle::{Cx, EdgeError, Outcome, Style};
 use crate::stores;
+use sluice_core::pump::{pump, Flow, Pumped};
 
 /// Secret Store key with the accepted client key digests.
 pub const CLIENT_KEYS: &str = "client_key_sha256";

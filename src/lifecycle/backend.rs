@@ -10,7 +10,7 @@ use fastly::http::request::{PollResult, SendError, SendErrorCause};
 use fastly::{Body, Request, Response};
 
 use super::error::EdgeError;
-use super::pump::{self, Flow, Pumped};
+use sluice_core::pump::{self, Flow, Pumped};
 
 /// How often a pending call is polled while the edge's deadline runs.
 const POLL_EVERY: Duration = Duration::from_millis(1);
@@ -104,23 +104,9 @@ pub fn send_counted(
     pending.wait().map_err(|e| send_error(backend, &e))
 }
 
-/// Reads at most `cap + 1` bytes of a backend body, so a caller can tell
-/// "exactly at the cap" from "over it" without reading an unbounded body.
+/// Reads at most `cap + 1` bytes of a backend body (see
+/// [`pump::read_capped`]); a broken body is the origin's failure.
 pub fn read_capped(body: &mut Body, cap: usize) -> Result<Vec<u8>, Report<EdgeError>> {
-    let limit = cap.saturating_add(1);
-    let mut out = Vec::new();
-    pump::pump(body, |chunk| {
-        let room = limit - out.len();
-        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        Ok::<_, EdgeError>(if out.len() >= limit {
-            Flow::Stop
-        } else {
-            Flow::More
-        })
-    })
-    .map_err(|e| match e {
-        Pumped::Read(e) => Report::new(EdgeError::OriginRead).attach(e.to_string()),
-        Pumped::Handler(e) => Report::new(e),
-    })?;
-    Ok(out)
+    pump::read_capped(body, cap)
+        .map_err(|e| Report::new(EdgeError::OriginRead).attach(e.to_string()))
 }

@@ -5,6 +5,8 @@ use std::io;
 use fastly::http::body::StreamingBody;
 use fastly::Response;
 use sluice_core::sink::{ClientSink, Commit};
+use sluice_core::stream::drive::Planned;
+use sluice_core::stream::ResponseHead;
 
 /// Sends to the client: `stream_to_client` for a streamed body (dropping
 /// the `StreamingBody` without `finish` aborts it), `send_to_client` for a
@@ -39,5 +41,11 @@ impl Commit for ToClient {
     fn abort(&mut self, body: StreamingBody) {
         // `abandon` says so to the host explicitly; dropping would too.
         let _ = body.abandon();
+    }
+}
+
+impl Planned for ToClient {
+    fn planned(head: &ResponseHead) -> (Self, Response) {
+        (ToClient, super::message::planned_head(head))
     }
 }

@@ -6,7 +6,7 @@
 use error_stack::Report;
 use fastly::http::{HeaderValue, StatusCode};
 use fastly::Response;
-pub use sluice_core::edge_error::{EdgeError, Style};
+pub use sluice_core::edge_error::{EdgeError, EdgeFault, Style};
 
 /// Logs the report and builds the client's error response.
 pub fn respond(report: &Report<EdgeError>, style: Style) -> Response {
@@ -24,4 +24,9 @@ pub fn respond(report: &Report<EdgeError>, style: Style) -> Response {
         }
     }
     resp
+}
+
+/// A core driver's failure as a report with the same context.
+pub fn report(fault: EdgeFault) -> Report<EdgeError> {
+    Report::new(fault.error).attach(fault.detail)
 }

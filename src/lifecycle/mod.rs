@@ -5,7 +5,7 @@
 //!                                                             │
 //!   the handler uses the lifecycle's shared parts:            │ Ok(Outcome) / Err(report)
 //!   backend::send (one send, one error mapping),              ▼
-//!   pump::pump (one read loop), client::Sink            close: status before commit,
+//!   sluice_core::pump (one read loop), client::Sink            close: status before commit,
 //!   (commit on the first byte, abort on drop)           abort class after it,
 //!                                                       exactly one access line
 //! ```
@@ -19,7 +19,6 @@ pub mod backend;
 pub mod client;
 pub mod error;
 pub mod message;
-pub mod pump;
 
 use std::io::Write;
 use std::rc::Rc;

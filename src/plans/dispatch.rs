@@ -1,9 +1,7 @@
-//! Dispatch streams: execute a `DispatchSession`'s actions on Fastly.
-//!
-//! The session decides everything (pacing, backoff, keep-alives, limits,
-//! retries, the close reason); this loop only sleeps, POSTs step and close
+//! Dispatch streams: `sluice_core::stream::drive::run_dispatch` performs a
+//! `DispatchSession`'s actions; this host sleeps, POSTs step and close
 //! calls to the `origin` backend with the session's per-call timeout, and
-//! writes what it is given. Steps go through the backend, never to one
+//! answers a rejection. Steps go through the backend, never to one
 //! instance, so any origin instance can answer any step.
 
 use std::time::{Duration, Instant};
@@ -11,13 +9,15 @@ use std::time::{Duration, Instant};
 use error_stack::Report;
 use fastly::http::{header, Method};
 use fastly::Request;
-use serde_json::json;
-use sluice_core::stream::dispatch::{Action, DispatchSession, HttpCall, StepFailure};
+use sluice_core::edge_error::EdgeFault;
+use sluice_core::stream::dispatch::{DispatchSession, HttpCall, StepFailure};
+use sluice_core::stream::drive::{run_dispatch, DispatchHost};
 
 use super::{downstream, now_ms, plan_error};
 use crate::lifecycle::backend::{read_capped, send};
 use crate::lifecycle::client::ToClient;
-use crate::lifecycle::message::{planned_head, Parts};
+use crate::lifecycle::error::report;
+use crate::lifecycle::message::Parts;
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 use crate::publisher::BACKEND;
 
@@ -31,106 +31,64 @@ pub fn run(mut origin: Parts, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeErr
     let started = Instant::now();
     let mut session = DispatchSession::open(&open, limits, now_ms(started))
         .map_err(|e| super::failed(cx, e.class().as_str(), plan_error("plan_invalid", e)))?;
-
     let mut down = downstream(cx);
-    let (mut aborted, mut rejected, mut client_gone) = (false, false, false);
-    loop {
-        match session.next_action(now_ms(started)) {
-            Action::SendHead(head) => down.prepare(ToClient, planned_head(&head)),
-            Action::Write(bytes) => {
-                if let Err(e) = down.write(&bytes) {
-                    log::info!("dispatch: client went away: {e}");
-                    down.abort();
-                    client_gone = true;
-                    session.client_disconnected(now_ms(started));
-                }
-            }
-            Action::Wait { ms } => std::thread::sleep(Duration::from_millis(ms)),
-            Action::Step(call) => step(&mut session, &call, started),
-            Action::Finish => {
-                if down.is_prepared() {
-                    if let Err(e) = down.finish() {
-                        log::info!("dispatch: client went away at the end: {e}");
-                        client_gone = true;
-                        session.client_disconnected(now_ms(started));
-                    }
-                }
-            }
-            Action::Abort => {
-                aborted = true;
-                down.abort();
-            }
-            Action::Reject(r) => {
-                // Answered now, not after the close call that follows: the
-                // client must not wait on a best-effort call.
-                cx.answer_now(&plan_error(&r.class, r.message));
-                cx.record.plan = Some(json!({"class": r.class}));
-                rejected = true;
-            }
-            Action::Close(call) => close(&call),
-            Action::Done => break,
-        }
-    }
-    if !rejected {
-        let stats = session.stats();
-        cx.record.plan = Some(json!({
-            "close_reason": session.close_reason(),
-            "steps": stats.steps,
-            "retries": stats.retries,
-            "chunks": stats.chunks_sent,
-            "keepalives": stats.keepalives,
-            "end": if aborted { "aborted" } else { "completed" },
-        }));
-    }
-    match (aborted, client_gone) {
-        (true, _) => Err(Report::new(EdgeError::Plan("dispatch_error".into()))),
-        (_, true) => Err(Report::new(EdgeError::ClientGone)),
-        _ => Ok(Outcome::Sent),
-    }
+    let end = run_dispatch(&mut session, &mut Host { cx, started }, &mut down);
+    cx.record.plan = Some(end.detail);
+    end.result.map(|()| Outcome::Sent).map_err(report)
 }
 
-/// One step call; reports its outcome to the session.
-fn step(session: &mut DispatchSession, call: &HttpCall, started: Instant) {
-    let result = call_request(call).and_then(|req| {
-        let mut resp = send(req, BACKEND, Some(Duration::from_millis(call.timeout_ms)))?;
-        let status = resp.get_status().as_u16();
-        read_capped(&mut resp.take_body(), call.max_response_bytes).map(|b| (status, b))
-    });
-    let now = now_ms(started);
-    match result {
-        Ok((status, body)) => session.step_response(now, status, &body),
-        Err(report) => {
+/// Fastly's side of a dispatch loop.
+struct Host<'a, 'b> {
+    cx: &'a mut Cx<'b>,
+    started: Instant,
+}
+
+impl DispatchHost for Host<'_, '_> {
+    type Client = ToClient;
+
+    fn now_ms(&self) -> u64 {
+        now_ms(self.started)
+    }
+
+    fn sleep(&mut self, ms: u64) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+
+    fn step(&mut self, call: &HttpCall) -> Result<(u16, Vec<u8>), StepFailure> {
+        call_origin(call).map_err(|report| {
             log::warn!("dispatch step failed, the session decides on a retry: {report:?}");
-            let failure = match report.current_context() {
+            match report.current_context() {
                 EdgeError::OriginTimeout => StepFailure::Timeout,
                 EdgeError::OriginRead => StepFailure::Read(report.to_string()),
                 _ => StepFailure::Connect(report.to_string()),
-            };
-            session.step_failed(now, failure);
+            }
+        })
+    }
+
+    fn close(&mut self, call: &HttpCall) {
+        if let Err(report) = call_origin(call) {
+            log::warn!("dispatch close call failed: {report:?}");
         }
     }
-}
 
-/// The best-effort close call: its outcome changes nothing.
-fn close(call: &HttpCall) {
-    let sent = call_request(call).and_then(|req| {
-        let mut resp = send(req, BACKEND, Some(Duration::from_millis(call.timeout_ms)))?;
-        read_capped(&mut resp.take_body(), call.max_response_bytes)
-    });
-    if let Err(report) = sent {
-        log::warn!("dispatch close call failed: {report:?}");
+    fn reject(&mut self, fault: &EdgeFault) {
+        self.cx.answer_now(&report(fault.clone()));
     }
 }
 
-/// The step or close request. The session validated the path (origin-
-/// relative, printable ASCII); the host is the backend's own.
-fn call_request(call: &HttpCall) -> Result<Request, Report<EdgeError>> {
+/// A step or close call: its status and its body, read to the call's cap.
+/// The session validated the path (origin-relative, printable ASCII); the
+/// host is the backend's own.
+fn call_origin(call: &HttpCall) -> Result<(u16, Vec<u8>), Report<EdgeError>> {
     let host = fastly::backend::Backend::from_name(BACKEND)
         .map(|b| b.get_host())
         .map_err(|e| Report::new(EdgeError::OriginUnreachable).attach(e.to_string()))?;
     let url = fastly::http::Url::parse(&format!("http://{host}{}", call.path))
         .map_err(|e| Report::new(EdgeError::Internal).attach(format!("step path: {e}")))?;
-    Ok(Request::new(Method::POST, url)
+    let req = Request::new(Method::POST, url)
         .with_header(header::CONTENT_TYPE, "application/json")
-        .with_body(call.body.clone()))
+        .with_body(call.body.clone());
+    let mut resp = send(req, BACKEND, Some(Duration::from_millis(call.timeout_ms)))?;
+    let status = resp.get_status().as_u16();
+    read_capped(&mut resp.take_body(), call.max_response_bytes).map(|b| (status, b))
 }

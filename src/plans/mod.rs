@@ -11,9 +11,9 @@
 //! * [`upstream_plan`]: `application/vnd.sluice.upstream-plan+json`, an
 //!   `UpstreamSession` fed from an allow-listed backend.
 //!
-//! Every decision lives in `sluice_core::stream`; these modules only send
-//! the requests a session asks for, read bodies, sleep, pass the clock in
-//! and write what they are told.
+//! Every decision, and the loops that carry them out, live in
+//! `sluice_core::stream` (`drive`); these modules only send the requests a
+//! session asks for, sleep and pass the clock in.
 
 pub mod dispatch;
 pub mod hosted;
@@ -27,11 +27,8 @@ use sluice_core::sink::Downstream;
 use crate::lifecycle::client::ToClient;
 use crate::lifecycle::{Cx, EdgeError};
 
-/// The client side of a planned stream.
-pub type Down = Downstream<ToClient>;
-
 /// A downstream counting into the request's sink counters.
-pub fn downstream(cx: &Cx<'_>) -> Down {
+pub fn downstream(cx: &Cx<'_>) -> Downstream<ToClient> {
     Downstream::new(std::rc::Rc::clone(&cx.stats))
 }
 

@@ -15,9 +15,9 @@ use sluice_core::pipeline::{Pipeline, PipelineConfig};
 use sluice_core::sink::{ClientSink, Commit};
 
 use super::budget::{self, Append};
-use crate::lifecycle::pump::{pump, Flow, Pumped};
 use crate::lifecycle::{message, Cx, EdgeError, Outcome};
 use sluice_core::budget::{RewriteWatch, Switch};
+use sluice_core::pump::{pump, Flow, Pumped};
 
 /// How a body is rewritten.
 pub struct Rewrite {

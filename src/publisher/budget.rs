@@ -22,8 +22,8 @@ use sluice_core::sink::{ClientSink, Commit};
 
 use super::body::pipeline_error;
 use crate::cache::FillBody;
-use crate::lifecycle::pump::{pump, Flow, Pumped};
 use crate::lifecycle::{Cx, EdgeError};
+use sluice_core::pump::{pump, Flow, Pumped};
 
 /// A client body the rest of the origin body can be appended to.
 pub trait Append {

@@ -69,6 +69,37 @@ pub enum EdgeError {
     Api(ApiError),
 }
 
+/// A failure and its detail for the log: what the core's stream drivers
+/// return. The adapter turns it into an `error-stack` report whose context
+/// is [`EdgeFault::error`], so the one status mapping still decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeFault {
+    /// What went wrong.
+    pub error: EdgeError,
+    /// For the log only (never sent to the client).
+    pub detail: String,
+}
+
+impl EdgeFault {
+    /// A failure with its detail.
+    pub fn new(error: EdgeError, detail: impl std::fmt::Display) -> Self {
+        Self {
+            error,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// A write to the client failed.
+    pub fn client_gone(e: impl std::fmt::Display) -> Self {
+        Self::new(EdgeError::ClientGone, e)
+    }
+
+    /// A planned stream failed with `class`.
+    pub fn plan(class: &str, detail: impl std::fmt::Display) -> Self {
+        Self::new(EdgeError::Plan(class.to_owned()), detail)
+    }
+}
+
 /// How an error body is written for a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {

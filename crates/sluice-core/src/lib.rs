@@ -147,6 +147,7 @@ pub mod http;
 pub mod limits;
 mod lower_hex;
 pub mod pipeline;
+pub mod pump;
 pub mod rewrite;
 pub mod settings;
 pub mod sink;

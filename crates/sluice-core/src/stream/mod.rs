@@ -105,6 +105,7 @@
 
 pub mod detect;
 pub mod dispatch;
+pub mod drive;
 pub mod error;
 pub(crate) mod headers;
 pub mod lines;
