@@ -1,40 +1,27 @@
 //! Upstream attempts: send to `llm` (then `llm_fallback` before the first
-//! byte), relay the SSE stream event by event, and end it cleanly or with
-//! an in-band error event.
+//! byte) as `sluice_core::ai::drive::run_attempts` decides, and relay the
+//! SSE stream event by event (`relay_events`).
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use error_stack::Report;
 use fastly::http::HeaderValue;
 use fastly::{Backend as FastlyBackend, Request};
 use sluice_core::ai::auth::ProviderKey;
-use sluice_core::ai::fallback::{Backend, Failure, RetryDecision, RetryPolicy};
+use sluice_core::ai::drive::{relay_events, run_attempts, Attempted, Relayed};
+use sluice_core::ai::fallback::{Backend, Failure, RetryPolicy};
 use sluice_core::ai::provider_headers;
-use sluice_core::ai::relay::{FeedError, RelayConfig, SseRelay, StreamEnd};
+use sluice_core::ai::relay::{RelayConfig, SseRelay};
 use sluice_core::ai::request::Prepared;
 use sluice_core::ai::routes::Route;
-use sluice_core::ai::usage::UsageRecord;
 use sluice_core::ai::ApiError;
+use sluice_core::pump::{pump, Flow};
 
 use super::api;
+use crate::lifecycle::error::report;
 use crate::lifecycle::message::{self, Parts};
 use crate::lifecycle::{backend, Cx, EdgeError, Outcome};
-use sluice_core::pump::{pump, Flow, Pumped};
-
-/// Backend names in `fastly.toml`.
-const PRIMARY: &str = "llm";
-const FALLBACK: &str = "llm_fallback";
-
-/// How one attempt ended.
-// One short-lived value per attempt: boxing the response buys nothing.
-#[allow(clippy::large_enum_variant)]
-enum Attempt {
-    /// The request is answered (sent, or a response for `main`).
-    Done(Outcome),
-    /// Failed before anything reached the client: may fall back.
-    Failed(Failure),
-}
 
 /// Runs the attempts for one request.
 pub fn run(
@@ -48,7 +35,7 @@ pub fn run(
     let policy = RetryPolicy::default()
         .with_max_attempts(cx.settings.ai_max_attempts)
         .with_initial_backoff(Duration::from_millis(cx.settings.ai_backoff_ms));
-    let fallback_configured = FastlyBackend::from_name(FALLBACK).is_ok_and(|b| b.exists());
+    let fallback_configured = FastlyBackend::from_name("llm_fallback").is_ok_and(|b| b.exists());
     let mut authorization = HeaderValue::from_str(provider.authorization_value())
         .map_err(|_| api(ApiError::bad_gateway()).attach("provider key is not a header value"))?;
     authorization.set_sensitive(true);
@@ -57,14 +44,12 @@ pub fn run(
         &authorization,
         route.has_json_body(),
     );
-    let (mut attempt, mut backend) = (1u32, Backend::Primary);
-    loop {
-        let name = match backend {
-            Backend::Primary => PRIMARY,
-            Backend::Fallback => FALLBACK,
+    let answered = run_attempts(&policy, fallback_configured, std::thread::sleep, |n, to| {
+        let name = match to {
+            Backend::Primary => "llm",
+            Backend::Fallback => "llm_fallback",
         };
-        cx.record.backend = Some(name);
-        cx.record.attempts = attempt;
+        (cx.record.backend, cx.record.attempts) = (Some(name), n);
         let mut req = Request::new(
             client.get_method().clone(),
             format!("http://llm{}", route.upstream_path()),
@@ -73,32 +58,19 @@ pub fn run(
         if route.has_json_body() {
             req.set_body(prepared.body.to_vec());
         }
-        let failure = match backend::send(req, name, None) {
-            Err(report) => match report.current_context() {
+        match backend::send(req, name, None) {
+            Ok(resp) => respond(Parts::of(resp), prepared, floor, cx),
+            Err(report) => Ok(Attempted::Failed(match report.current_context() {
                 EdgeError::OriginTimeout => Failure::Timeout,
                 EdgeError::OriginInvalid => Failure::Read,
                 _ => Failure::Connect,
-            },
-            Ok(resp) => match respond(Parts::of(resp), prepared, floor, cx)? {
-                Attempt::Done(outcome) => return Ok(outcome),
-                Attempt::Failed(f) => f,
-            },
-        };
-        log::warn!("llm attempt {attempt} on `{name}` failed before the first byte: {failure:?}");
-        match policy.decide(attempt, failure, false, fallback_configured) {
-            RetryDecision::Retry {
-                attempt: next,
-                backend: b,
-                backoff,
-            } => {
-                std::thread::sleep(backoff);
-                (attempt, backend) = (next, b);
-            }
-            RetryDecision::GiveUp(why) => {
-                return Err(api(failure.api_error()).attach(format!("giving up: {why:?}")));
-            }
+            })),
         }
-    }
+    })?;
+    answered.map_err(|gave_up| {
+        let why = format!("giving up: {:?}", gave_up.why);
+        api(gave_up.failure.api_error()).attach(why)
+    })?
 }
 
 /// Handles one upstream response head.
@@ -107,12 +79,12 @@ fn respond(
     prepared: &Prepared<'_>,
     floor: bool,
     cx: &mut Cx<'_>,
-) -> Result<Attempt, Report<EdgeError>> {
+) -> Result<Attempted<Result<Outcome, Report<EdgeError>>>, Report<EdgeError>> {
     provider_headers::client_response(&mut resp.head.headers);
     let status = resp.status();
     if let Some(failure) = Failure::from_status(status) {
         if failure.is_retryable() {
-            return Ok(Attempt::Failed(failure));
+            return Ok(Attempted::Failed(failure));
         }
         // Authentication failures are the edge's to own: the provider
         // refused the provider key, not the client's.
@@ -121,81 +93,32 @@ fn respond(
                 .attach(format!("the provider rejected the provider key ({status})")));
         }
         // The request's own fault: the provider's error goes through.
-        return Ok(Attempt::Done(Outcome::Respond(resp.into_response())));
+        return Ok(Attempted::Done(Ok(Outcome::Respond(resp.into_response()))));
     }
     if !prepared.stream && !floor {
-        return Ok(Attempt::Done(Outcome::Respond(resp.into_response())));
+        return Ok(Attempted::Done(Ok(Outcome::Respond(resp.into_response()))));
     }
     provider_headers::event_stream(&mut resp.head.headers);
     let (head, mut upstream) = resp.into_head_and_body();
     let mut sink = cx.sink(head);
     if floor {
         // The benchmark floor: the same body, unparsed, one flush per read.
-        pump(&mut upstream, |chunk| {
-            sink.write_all(chunk)
-                .and_then(|()| sink.flush())
-                .map(|()| Flow::More)
-        })
-        .map_err(|_| Report::new(EdgeError::ClientGone))?;
+        let copied = pump(&mut upstream, |c| {
+            (sink.write_all(c).and_then(|()| sink.flush())).map(|()| Flow::More)
+        });
+        copied.map_err(|_| Report::new(EdgeError::ClientGone))?;
         sink.finish()
             .map_err(|_| Report::new(EdgeError::ClientGone))?;
-        return Ok(Attempt::Done(Outcome::Sent));
+        return Ok(Attempted::Done(Ok(Outcome::Sent)));
     }
     let mut relay = SseRelay::new(RelayConfig::for_request(prepared));
-    let (started, mut ttft) = (cx.started, None);
-    let pumped = pump(&mut upstream, |chunk| {
-        let progress = relay.feed_each(chunk, |event| {
-            sink.write_all(event)?;
-            sink.flush()
-        })?;
-        if progress.first_token && ttft.is_none() {
-            ttft = Some(started.elapsed());
+    match relay_events(upstream, sink, &mut relay, cx.started) {
+        Relayed::Retry => Ok(Attempted::Failed(Failure::Read)),
+        Relayed::Ended(ended, usage) => {
+            cx.record.llm = serde_json::from_str(&usage.to_json()).ok();
+            Ok(Attempted::Done(
+                ended.map(|()| Outcome::Sent).map_err(report),
+            ))
         }
-        Ok::<_, FeedError<std::io::Error>>(if progress.done {
-            Flow::Stop
-        } else {
-            Flow::More
-        })
-    });
-    let failure = match pumped {
-        Ok(()) => match relay.finish() {
-            StreamEnd::Complete => None,
-            StreamEnd::Failed | StreamEnd::Truncated { .. } => Some(ApiError::stream_interrupted()),
-        },
-        Err(_) if !relay.has_written() => return Ok(Attempt::Failed(Failure::Read)),
-        Err(Pumped::Read(e)) => {
-            log::warn!("llm stream broke off mid-stream: {e}");
-            Some(ApiError::stream_interrupted())
-        }
-        Err(Pumped::Handler(FeedError::Upstream(e))) => {
-            log::warn!("malformed llm stream: {e}");
-            Some(e.api_error())
-        }
-        Err(Pumped::Handler(FeedError::Downstream(e))) => {
-            // Dropping the upstream body closes the provider connection,
-            // which cancels the completion.
-            drop(upstream);
-            record_usage(cx, &relay, ttft, started);
-            return Err(Report::new(EdgeError::ClientGone).attach(e.to_string()));
-        }
-    };
-    record_usage(cx, &relay, ttft, started);
-    let Some(err) = failure else {
-        sink.finish()
-            .map_err(|e| Report::new(EdgeError::ClientGone).attach(e.to_string()))?;
-        return Ok(Attempt::Done(Outcome::Sent));
-    };
-    // After the first byte a failure is an in-band error event, then a
-    // clean end of the HTTP response.
-    let mut tail = Vec::new();
-    relay.fail(&err, &mut tail);
-    let gone = |e: std::io::Error| Report::new(EdgeError::ClientGone).attach(e.to_string());
-    sink.write_all(&tail).map_err(gone)?;
-    sink.finish().map_err(gone)?;
-    Err(api(err))
-}
-
-fn record_usage(cx: &mut Cx<'_>, relay: &SseRelay, ttft: Option<Duration>, started: Instant) {
-    let usage = UsageRecord::new(relay.usage(), ttft, started.elapsed());
-    cx.record.llm = serde_json::from_str(&usage.to_json()).ok();
+    }
 }

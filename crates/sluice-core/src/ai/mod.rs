@@ -21,6 +21,7 @@
 
 pub mod auth;
 mod chunk;
+pub mod drive;
 pub mod errors;
 pub mod fallback;
 pub mod provider_headers;
