@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-pub use super::fill_body::FillBody;
+use super::fill_body::FillBody;
 use std::time::Duration;
 
 use fastly::cache::core::{Found, Transaction};

@@ -32,3 +32,12 @@ impl Write for FillBody {
         self.body.flush()
     }
 }
+
+impl sluice_core::page::Append<fastly::Body> for FillBody {
+    /// The entry's body counts what it stores against
+    /// `cache.max_object_bytes`; an append would bypass that count, so the
+    /// guest copies instead.
+    fn append_rest(&mut self, rest: fastly::Body) -> Result<(), fastly::Body> {
+        Err(rest)
+    }
+}

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use sluice_core::cache::delivery::{Outcome as Delivered, PassReason};
 
-pub use fill::{Fill, FillBody, Inserter};
+pub use fill::{Fill, Inserter};
 pub use lookup::{lookup, serve_found};
 pub use store::{decide, not_stored, Stored};
 

@@ -100,7 +100,7 @@ fn respond(
     }
     provider_headers::event_stream(&mut resp.head.headers);
     let (head, mut upstream) = resp.into_head_and_body();
-    let mut sink = cx.sink(head);
+    let mut sink = crate::lifecycle::sink(cx, head);
     if floor {
         // The benchmark floor: the same body, unparsed, one flush per read.
         let copied = pump(&mut upstream, |c| {

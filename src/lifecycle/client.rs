@@ -1,9 +1,10 @@
 //! The client side: how a head and a body reach the client on Fastly.
 
-use std::io;
+use std::io::{self, Write};
 
 use fastly::http::body::StreamingBody;
-use fastly::Response;
+use fastly::{Body, Response};
+use sluice_core::page::Append;
 use sluice_core::sink::{ClientSink, Commit};
 use sluice_core::stream::drive::Planned;
 use sluice_core::stream::ResponseHead;
@@ -17,16 +18,41 @@ pub struct ToClient;
 /// The client-facing sink.
 pub type Sink = ClientSink<ToClient>;
 
+/// The client's streaming body.
+pub struct ClientBody(StreamingBody);
+
+impl Write for ClientBody {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Append<Body> for ClientBody {
+    fn append_rest(&mut self, rest: Body) -> Result<(), Body> {
+        // `append` flushes too, and panics if that fails: flush first so
+        // a client that went away is an error here, not a panic there.
+        if self.0.flush().is_err() {
+            return Err(rest);
+        }
+        self.0.append(rest);
+        Ok(())
+    }
+}
+
 impl Commit for ToClient {
     type Head = Response;
-    type Body = StreamingBody;
+    type Body = ClientBody;
 
     fn status(head: &Response) -> u16 {
         head.get_status().as_u16()
     }
 
-    fn open(&mut self, head: Response) -> io::Result<StreamingBody> {
-        Ok(head.stream_to_client())
+    fn open(&mut self, head: Response) -> io::Result<ClientBody> {
+        Ok(ClientBody(head.stream_to_client()))
     }
 
     fn send_whole(&mut self, head: Response, body: Vec<u8>) -> io::Result<()> {
@@ -34,13 +60,13 @@ impl Commit for ToClient {
         Ok(())
     }
 
-    fn finish(&mut self, body: StreamingBody) -> io::Result<()> {
-        body.finish()
+    fn finish(&mut self, body: ClientBody) -> io::Result<()> {
+        body.0.finish()
     }
 
-    fn abort(&mut self, body: StreamingBody) {
+    fn abort(&mut self, body: ClientBody) {
         // `abandon` says so to the host explicitly; dropping would too.
-        let _ = body.abandon();
+        let _ = body.0.abandon();
     }
 }
 

@@ -28,5 +28,5 @@ pub fn respond(report: &Report<EdgeError>, style: Style) -> Response {
 
 /// A core driver's failure as a report with the same context.
 pub fn report(fault: EdgeFault) -> Report<EdgeError> {
-    Report::new(fault.error).attach(fault.detail)
+    Report::new(*fault.error).attach(fault.detail)
 }

@@ -4,6 +4,7 @@
 use fastly::http::{HeaderName, HeaderValue, StatusCode};
 use fastly::{Body, Request, Response};
 use http::HeaderMap;
+use sluice_core::page::Platform;
 use sluice_core::stream::ResponseHead;
 
 /// A response's head as plain `http` parts, and its body handle.
@@ -122,5 +123,26 @@ pub fn set_all(resp: &mut Response, name: &str, values: &[String]) {
             Ok(v) => resp.append_header(name, v),
             Err(_) => log::warn!("dropping an unrepresentable {name} value"),
         }
+    }
+}
+
+/// Fastly's response head, for the core's rewrite driver.
+pub struct FastlyHead;
+
+impl Platform for FastlyHead {
+    type Head = Response;
+
+    fn values(head: &Response, name: &str) -> Vec<String> {
+        response_header_all(head, name)
+    }
+
+    fn set_all(head: &mut Response, name: &str, values: &[String]) {
+        set_all(head, name, values);
+    }
+
+    /// An unreadable clock reads as no time spent (the budget then never
+    /// stops, as before it existed).
+    fn vcpu_ms() -> u64 {
+        fastly::compute_runtime::elapsed_vcpu_ms().unwrap_or(0)
     }
 }

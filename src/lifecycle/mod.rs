@@ -21,15 +21,14 @@ pub mod error;
 pub mod message;
 
 use std::io::Write;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use error_stack::Report;
 use fastly::{Request, Response};
 use sluice_core::access::{self, AccessRecord};
+pub use sluice_core::context::Cx;
 use sluice_core::http::ClientView;
 use sluice_core::settings::{LogLevel, Settings};
-use sluice_core::sink::{ClientSink, Commit, Finalizer, SinkStats, SpillHook};
 
 use crate::stores;
 use client::{Sink, ToClient};
@@ -49,67 +48,22 @@ pub enum Outcome {
     Sent,
 }
 
-/// What every phase of one request shares.
-pub struct Cx<'a> {
-    /// When the request arrived.
-    pub started: Instant,
-    /// Settings from the Config Store.
-    pub settings: &'a Settings,
-    /// What the edge itself saw of the client.
-    pub view: ClientView,
-    /// The access line, filled as the request goes.
-    pub record: AccessRecord,
-    /// The client sink's counters (one client response per request).
-    pub stats: Rc<SinkStats>,
-    /// How errors are written for this request's route.
-    pub style: Style,
+/// A sink that commits `head` to the client with the first body byte.
+pub fn sink(cx: &Cx<'_>, head: Response) -> Sink {
+    cx.sink_via(ToClient, head)
 }
 
-impl Cx<'_> {
-    /// A sink that commits `head` to the client with the first body byte.
-    pub fn sink(&self, head: Response) -> Sink {
-        self.sink_via(ToClient, head)
-    }
-
-    /// A sink that commits `head` through `committer` (the client, or a
-    /// cache fill that streams back to it) with the first body byte.
-    pub fn sink_via<C: Commit>(&self, committer: C, head: C::Head) -> ClientSink<C> {
-        ClientSink::streaming(committer, head, Rc::clone(&self.stats))
-    }
-
-    /// A sink that holds up to `cap` bytes for `finalize`, streaming past
-    /// it (or past `publisher.buffer_max_ms`) after `on_spill`.
-    pub fn buffered_sink_via<C: Commit>(
-        &self,
-        committer: C,
-        head: C::Head,
-        cap: usize,
-        finalize: Finalizer<C::Head>,
-        on_spill: SpillHook<C::Head>,
-    ) -> ClientSink<C> {
-        let stats = Rc::clone(&self.stats);
-        let wait = Duration::from_millis(self.settings.buffer_max_ms);
-        ClientSink::buffered(committer, head, cap, stats, finalize, on_spill)
-            .spill_at(Instant::now() + wait)
-    }
-
-    /// Milliseconds since the request arrived.
-    pub fn elapsed_ms(&self) -> f64 {
-        access::ms_between(self.started, Instant::now())
-    }
-
-    /// Answers a failure now, while the handler still has work to do
-    /// afterwards (a best-effort close call): the same response the
-    /// lifecycle would build, sent at once.
-    pub fn answer_now(&mut self, report: &Report<EdgeError>) {
-        let class = report.current_context().class().into_owned();
-        let mut resp = error::respond(report, self.style);
-        self.record.error_class = Some(class);
-        let body = resp.take_body_bytes();
-        let mut sink = self.sink(resp);
-        if let Err(e) = sink.write_all(&body).and_then(|()| sink.finish()) {
-            log::info!("client went away before the error response: {e}");
-        }
+/// Answers a failure now, while the handler still has work to do
+/// afterwards (a best-effort close call): the same response the lifecycle
+/// would build, sent at once.
+pub fn answer_now(cx: &mut Cx<'_>, report: &Report<EdgeError>) {
+    let class = report.current_context().class().into_owned();
+    let mut resp = error::respond(report, cx.style);
+    cx.record.error_class = Some(class);
+    let body = resp.take_body_bytes();
+    let mut sink = sink(cx, resp);
+    if let Err(e) = sink.write_all(&body).and_then(|()| sink.finish()) {
+        log::info!("client went away before the error response: {e}");
     }
 }
 
@@ -132,14 +86,7 @@ pub fn serve(
             (&defaults, Some(Err(report)))
         }
     };
-    let mut cx = Cx {
-        started,
-        settings,
-        view: client_view(&req),
-        record,
-        stats: Rc::new(SinkStats::default()),
-        style: Style::Text,
-    };
+    let mut cx = Cx::new(started, settings, client_view(&req), record);
     let result = match result {
         Some(failed) => failed,
         None => handle(req, &mut cx),

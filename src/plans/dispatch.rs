@@ -72,7 +72,7 @@ impl DispatchHost for Host<'_, '_> {
     }
 
     fn reject(&mut self, fault: &EdgeFault) {
-        self.cx.answer_now(&report(fault.clone()));
+        crate::lifecycle::answer_now(self.cx, &report(fault.clone()));
     }
 }
 

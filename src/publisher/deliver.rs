@@ -12,14 +12,15 @@ use sluice_core::http::csp::PolicyHeaders;
 use sluice_core::http::output::choose_output;
 use sluice_core::http::{classify, origin_response, BodyHandling, PassReason, ResponseFacts};
 use sluice_core::limits::PipelineLimits;
+use sluice_core::page::{self, Rewrite};
 use sluice_core::pipeline::PipelineConfig;
 
-use super::body::{self, Rewrite};
 use super::identity::Visitor;
 use super::{server_timing, Page};
 use crate::cache::{self, Stored};
 use crate::lifecycle::client::ToClient;
-use crate::lifecycle::message;
+use crate::lifecycle::error::report;
+use crate::lifecycle::message::{self, FastlyHead};
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 
 /// Classifies the origin's answer and sends it in the chosen mode.
@@ -143,19 +144,20 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         hashed,
         origin_length,
     };
-    match inserter {
+    let written = match inserter {
         Some(inserter) => {
             let decorate = move |resp: &mut Response| {
                 decorate(resp, &visitor, Delivered::Miss, max_age);
             };
             let inserter = inserter.decorating(Box::new(decorate));
-            body::rewrite(head, body, how, inserter, cx)
+            page::rewrite::<FastlyHead, _, _>(head, body, how, inserter, cx)
         }
         None => {
             decorate(&mut head, &visitor, delivered, max_age);
-            body::rewrite(head, body, how, ToClient, cx)
+            page::rewrite::<FastlyHead, _, _>(head, body, how, ToClient, cx)
         }
-    }
+    };
+    written.map(|()| Outcome::Sent).map_err(report)
 }
 
 /// The per-request part of a head: the visitor's cookie and what the

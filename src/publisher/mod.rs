@@ -6,8 +6,6 @@
 //! origin request → send → origin head policy → plan detection (router) →
 //! classify → rewritten-body headers → body → access line (lifecycle).
 
-mod body;
-mod budget;
 mod deliver;
 pub mod identity;
 mod send;

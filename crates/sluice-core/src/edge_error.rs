@@ -74,8 +74,9 @@ pub enum EdgeError {
 /// is [`EdgeFault::error`], so the one status mapping still decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeFault {
-    /// What went wrong.
-    pub error: EdgeError,
+    /// What went wrong (boxed: a fault is rare, and the `Ok` path should
+    /// not carry its size).
+    pub error: Box<EdgeError>,
     /// For the log only (never sent to the client).
     pub detail: String,
 }
@@ -84,7 +85,7 @@ impl EdgeFault {
     /// A failure with its detail.
     pub fn new(error: EdgeError, detail: impl std::fmt::Display) -> Self {
         Self {
-            error,
+            error: Box::new(error),
             detail: detail.to_string(),
         }
     }

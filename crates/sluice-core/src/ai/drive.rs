@@ -187,7 +187,7 @@ mod tests {
             panic!("ended");
         };
         let fault = result.unwrap_err();
-        assert_eq!(fault.error, EdgeError::Api(ApiError::stream_interrupted()));
+        assert_eq!(*fault.error, EdgeError::Api(ApiError::stream_interrupted()));
         let body = String::from_utf8(fake.body()).unwrap();
         assert!(body.starts_with(std::str::from_utf8(HI).unwrap()));
         assert!(
@@ -203,7 +203,7 @@ mod tests {
         let Relayed::Ended(result, _) = relay(Reads::of(&[HI, HI, DONE]), &fake) else {
             panic!("ended");
         };
-        assert_eq!(result.map_err(|f| f.error), Err(EdgeError::ClientGone));
+        assert_eq!(result.map_err(|f| *f.error), Err(EdgeError::ClientGone));
         assert_eq!(fake.events().last(), Some(&Event::Aborted(HI.to_vec())));
     }
 

@@ -204,7 +204,7 @@ mod tests {
         let reject = json!({"error": {"class": "quota", "message": "no more"}});
         let (end, host) = run(open("sse"), vec![reject], &fake);
         assert_eq!(host.calls, ["step /step", "reject", "close /close"]);
-        assert_eq!(host.rejected[0].error, EdgeError::Plan("quota".into()));
+        assert_eq!(*host.rejected[0].error, EdgeError::Plan("quota".into()));
         assert_eq!(end.detail, json!({"class": "quota"}));
         assert_eq!(end.result, Ok(()));
         assert!(
@@ -221,7 +221,7 @@ mod tests {
             json!({"chunks": ["bc"], "state": {"n": 2}}),
         ];
         let (end, host) = run(open("text"), steps, &fake);
-        assert_eq!(end.result.map_err(|f| f.error), Err(EdgeError::ClientGone));
+        assert_eq!(end.result.map_err(|f| *f.error), Err(EdgeError::ClientGone));
         assert_eq!(fake.events().last(), Some(&Event::Aborted(b"a".to_vec())));
         assert_eq!(host.calls.last().map(String::as_str), Some("close /close"));
     }

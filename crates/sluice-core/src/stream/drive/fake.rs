@@ -22,6 +22,8 @@ pub enum Event {
     Finished(Vec<u8>),
     /// Broken off after these bytes.
     Aborted(Vec<u8>),
+    /// The rest of the origin body was appended after this many bytes.
+    Appended(usize),
 }
 
 /// A head: status and headers.
@@ -37,6 +39,7 @@ pub struct Fake {
     events: Rc<RefCell<Vec<Event>>>,
     heads: Rc<RefCell<Vec<Head>>>,
     fail_after: Option<usize>,
+    takes_append: bool,
 }
 
 impl Fake {
@@ -44,6 +47,15 @@ impl Fake {
     pub fn failing_after(n: usize) -> Self {
         Self {
             fail_after: Some(n),
+            ..Self::default()
+        }
+    }
+
+    /// A client whose body takes an appended rest (as Fastly's streaming
+    /// body does).
+    pub fn appending() -> Self {
+        Self {
+            takes_append: true,
             ..Self::default()
         }
     }
@@ -93,6 +105,20 @@ impl Write for Body {
         let flushed = Event::Flushed(self.bytes.clone());
         self.fake.events.borrow_mut().push(flushed);
         Ok(())
+    }
+}
+
+impl<R: Read> crate::page::Append<R> for Body {
+    fn append_rest(&mut self, mut rest: R) -> Result<(), R> {
+        if !self.fake.takes_append {
+            return Err(rest);
+        }
+        let appended = Event::Appended(self.bytes.len());
+        self.fake.events.borrow_mut().push(appended);
+        match rest.read_to_end(&mut self.bytes) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(rest),
+        }
     }
 }
 

@@ -82,7 +82,7 @@ mod tests {
     fn an_origin_break_aborts_and_a_client_break_is_the_clients() {
         let fake = Fake::default();
         let (result, record) = relay(Reads::of(&[b"data: 1\n\n"]).then_reset(), &fake);
-        assert_eq!(result.map_err(|f| f.error), Err(EdgeError::OriginRead));
+        assert_eq!(result.map_err(|f| *f.error), Err(EdgeError::OriginRead));
         assert_eq!(
             fake.events().last(),
             Some(&Event::Aborted(b"data: 1\n\n".to_vec()))
@@ -94,7 +94,7 @@ mod tests {
 
         let fake = Fake::failing_after(4);
         let (result, record) = relay(Reads::of(&[b"data: 1\n\n", b"data: 2\n\n"]), &fake);
-        assert_eq!(result.map_err(|f| f.error), Err(EdgeError::ClientGone));
+        assert_eq!(result.map_err(|f| *f.error), Err(EdgeError::ClientGone));
         assert_eq!(
             record.plan,
             Some(json!({"outcome": "client_disconnect", "chunks": 1}))

@@ -74,12 +74,10 @@ pub fn upstream_detail(
         "tokens": stats.tokens,
         "upstream_ms": upstream_ms,
     });
-    if let Err(EdgeFault {
-        error: EdgeError::Plan(class),
-        ..
-    }) = ended
-    {
-        detail["class"] = json!(class);
+    if let Err(fault) = ended {
+        if let EdgeError::Plan(class) = &*fault.error {
+            detail["class"] = json!(class);
+        }
     }
     detail
 }
@@ -170,7 +168,7 @@ mod tests {
         let fake = Fake::default();
         let (ended, detail) = feed("sse", 503, Reads::of(&TOKENS), &fake);
         assert_eq!(
-            ended.map_err(|f| f.error),
+            ended.map_err(|f| *f.error),
             Err(EdgeError::Plan("upstream_status".into()))
         );
         assert_eq!(detail["class"], "upstream_status");
@@ -182,7 +180,7 @@ mod tests {
         let fake = Fake::default();
         let (ended, _) = feed("text", 200, Reads::of(&TOKENS[..1]).then_reset(), &fake);
         assert_eq!(
-            ended.map_err(|f| f.error),
+            ended.map_err(|f| *f.error),
             Err(EdgeError::Plan("upstream_error".into()))
         );
         assert_eq!(fake.events().last(), Some(&Event::Aborted(b"He".to_vec())));
@@ -209,7 +207,7 @@ mod tests {
     fn a_client_that_leaves_stops_the_feed() {
         let fake = Fake::failing_after(3);
         let (ended, _) = feed("text", 200, Reads::of(&TOKENS), &fake);
-        assert_eq!(ended.map_err(|f| f.error), Err(EdgeError::ClientGone));
+        assert_eq!(ended.map_err(|f| *f.error), Err(EdgeError::ClientGone));
         assert_eq!(fake.events().last(), Some(&Event::Aborted(b"He".to_vec())));
     }
 }
