@@ -111,7 +111,18 @@ fn cache_desc(resp: &Resp) -> Option<String> {
 /// A request and the access line it produced (requests must be
 /// sequential on this edge).
 fn with_record(stack: &Stack, send: impl FnOnce() -> Resp) -> (Resp, serde_json::Value) {
-    let before = stack.edge.access_records().len();
+    // An earlier streamed response reaches its client before the guest
+    // writes its access line: wait until the count settles, so the next
+    // line is this request's.
+    let mut before = stack.edge.access_records().len();
+    loop {
+        std::thread::sleep(Duration::from_millis(150));
+        let now = stack.edge.access_records().len();
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     let resp = send();
     let records = stack
         .edge

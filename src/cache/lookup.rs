@@ -5,12 +5,13 @@ use error_stack::Report;
 use fastly::cache::core::{self, CacheKey, Found, Transaction};
 use fastly::http::{header, FramingHeadersMode, HeaderName, HeaderValue, StatusCode};
 use fastly::{Request, Response};
-use sluice_core::cache::conditional::{self, Conditional, ConditionalRequest};
+use sluice_core::cache::conditional::ConditionalRequest;
 use sluice_core::cache::delivery::{Outcome as Delivered, PassReason};
-use sluice_core::cache::freshness::{on_found, FoundAction, FoundFacts};
+use sluice_core::cache::found::{after_lookup, answer, AfterLookup};
+use sluice_core::cache::freshness::FoundFacts;
 use sluice_core::cache::key::{CacheKey as Key, CodingClass, KeyInput, RewriteFingerprint};
 use sluice_core::cache::request::{plan, LookupPlan, LookupRequest};
-use sluice_core::cache::{stored_head, vary, Entry, StoredHead};
+use sluice_core::cache::{vary, StoredHead};
 
 use super::{note, pass, Cached, Fill};
 use crate::lifecycle::message;
@@ -63,61 +64,40 @@ pub fn lookup(req: &Request, visitor: &Visitor, cx: &mut Cx<'_>) -> Cached {
             return pass(cx, PassReason::Bypass("lookup_error"));
         }
     };
-    let fill = |cx: &mut Cx<'_>, txn: Option<Transaction>, stale| match txn
-        .filter(Transaction::must_insert_or_update)
-    {
-        Some(txn) => {
+    let obligated = txn.as_ref().is_some_and(Transaction::must_insert_or_update);
+    let meta = found.as_ref().map(Found::user_metadata);
+    let facts = found.as_ref().map(|f| FoundFacts {
+        stale: f.is_stale(),
+        must_refresh: obligated,
+        age: f.age(),
+        ttl: f.max_age(),
+        known_length: f.known_length(),
+    });
+    let after = after_lookup(meta.as_deref().zip(facts), obligated);
+    match (after, found, txn) {
+        (AfterLookup::Serve(delivered, head), Some(found), _) => {
+            serve(req, &found, &head, delivered, visitor, cx)
+        }
+        (AfterLookup::Fill { stale }, found, Some(txn)) => {
             note(cx, Delivered::Miss);
+            let stale = found.zip(stale);
+            let fill = Some(Fill::new(txn, stale));
             Cached::Fetch {
-                fill: Some(Fill::new(txn, stale)),
+                fill,
                 delivered: Delivered::Miss,
             }
         }
-        None => pass(cx, PassReason::ReadOnlyMiss),
-    };
-    let Some(found) = found else {
-        return fill(cx, txn, None);
-    };
-    let head = match stored_head::decode(&found.user_metadata()) {
-        Ok(Entry::Response(head)) => head,
-        Ok(Entry::Pass(reason)) => return pass(cx, PassReason::NotStored(reason)),
-        Err(e) => {
-            log::warn!("unreadable cache entry, going to the origin: {e}");
-            return pass(cx, PassReason::Bypass("bad_entry"));
-        }
-    };
-    let must_refresh = txn.as_ref().is_some_and(Transaction::must_insert_or_update);
-    let facts = FoundFacts {
-        stale: found.is_stale(),
-        must_refresh,
-        age: found.age(),
-        ttl: found.max_age(),
-        known_length: found.known_length(),
-    };
-    let action = on_found(&facts, &head);
-    let answered = match action {
-        FoundAction::Hit => Some(Delivered::Hit { age: facts.age }),
-        FoundAction::ServeStale => Some(Delivered::Stale { age: facts.age }),
-        _ => None,
-    };
-    if let Some(delivered) = answered {
-        return serve(req, &found, &head, delivered, visitor, cx);
-    }
-    match action {
-        FoundAction::Refresh { stale_on_error } => {
-            fill(cx, txn, stale_on_error.then_some((found, head)))
-        }
-        FoundAction::Hit | FoundAction::ServeStale | FoundAction::Pass => {
-            pass(cx, PassReason::Bypass("stale"))
-        }
-        FoundAction::DeadFill => {
-            // A fill whose guest died before it could end or purge it.
-            log::warn!("purging a dead cache fill ({})", head.fill_key);
-            if let Err(e) = fastly::http::purge::purge_surrogate_key(&head.fill_key) {
+        (AfterLookup::DeadFill(fill_key), ..) => {
+            log::warn!("purging a dead cache fill ({fill_key})");
+            if let Err(e) = fastly::http::purge::purge_surrogate_key(&fill_key) {
                 log::error!("purging a dead fill failed: {e:?}");
             }
             pass(cx, PassReason::Bypass("dead_fill"))
         }
+        (AfterLookup::Pass(reason), ..) => pass(cx, reason),
+        // Serve without an entry, or fill without a transaction: neither
+        // can come out of `after_lookup`.
+        _ => pass(cx, PassReason::ReadOnlyMiss),
     }
 }
 
@@ -182,30 +162,18 @@ pub fn serve_found(
 ) -> Result<Outcome, Report<EdgeError>> {
     note(cx, delivered);
     cx.record.mode = "cache";
-    let not_modified =
-        conditional.is_some_and(|c| conditional::evaluate(c, head) == Conditional::NotModified);
-    let (status, headers) = if not_modified {
-        (304, conditional::not_modified_headers(head))
-    } else {
-        let all = head.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
-        (head.status, all.collect())
-    };
-    let mut resp = Response::from_status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
-    for (name, value) in headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value),
-        ) {
+    let answer = answer(head, delivered, conditional);
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut resp = Response::from_status(status);
+    for (name, value) in &answer.headers {
+        // Never a panic on an entry's bytes: unrepresentable pairs are dropped.
+        let name = HeaderName::from_bytes(name.as_bytes());
+        if let (Ok(n), Ok(v)) = (name, HeaderValue::from_bytes(value)) {
             resp.append_header(n, v);
         }
     }
-    for (name, value) in delivered.headers() {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            resp.append_header(name, v);
-        }
-    }
     crate::publisher::identity::decorate(visitor, &mut resp, cx.settings.synthetic_id_max_age);
-    if not_modified {
+    if answer.not_modified() {
         return Ok(Outcome::Respond(resp));
     }
     // A complete entry knows its length: the answer says it exactly.

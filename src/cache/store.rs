@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use fastly::http::header;
 use sluice_core::cache::delivery::{Outcome as Delivered, PassReason};
 use sluice_core::cache::fill::{Admission, FillBudget};
-use sluice_core::cache::policy::{self, Decision, RequestFacts, ResponseFacts};
+use sluice_core::cache::policy::{self, Decision};
 use sluice_core::cache::NotStored;
 use sluice_core::encoding::ContentEncoding;
 use sluice_core::http::headers::values;
@@ -33,37 +33,9 @@ pub fn decide(
     path: &str,
     cx: &mut Cx<'_>,
 ) -> Stored {
-    let h = &origin.head.headers;
-    let all = |name: &str| -> Vec<&str> { values(h, name).collect() };
-    let (cc, sc, expires, date, age, pragma, vary, keys) = (
-        all("cache-control"),
-        all("surrogate-control"),
-        all("expires"),
-        all("date"),
-        all("age"),
-        all("pragma"),
-        all("vary"),
-        all("surrogate-key"),
-    );
-    let decision = policy::decide(
-        &RequestFacts {
-            method: "GET",
-            has_authorization: authorized,
-        },
-        &ResponseFacts {
-            status: origin.status(),
-            cache_control: &cc,
-            surrogate_control: &sc,
-            expires: &expires,
-            date: &date,
-            age: &age,
-            pragma: &pragma,
-            vary: &vary,
-            has_set_cookie: h.contains_key(header::SET_COOKIE),
-        },
-        &cx.settings.cache,
-        SystemTime::now(),
-    );
+    let (h, status) = (&origin.head.headers, origin.status());
+    let now = SystemTime::now();
+    let decision = policy::decide_head(status, h, authorized, &cx.settings.cache, now);
     let store = match decision {
         Decision::Store(store) => store,
         Decision::DoNotStore(reason) => {
@@ -75,7 +47,10 @@ pub fn decide(
         .and_then(|v| v.parse().ok());
     let max = cx.settings.cache.max_object_bytes;
     match FillBudget::admit(max, length, input == ContentEncoding::Identity) {
-        Admission::Fill(budget) => Stored::Fill(fill.store(store, path, &keys, budget)),
+        Admission::Fill(budget) => {
+            let keys: Vec<&str> = values(h, "surrogate-key").collect();
+            Stored::Fill(fill.store(store, path, &keys, budget))
+        }
         Admission::TooLarge => {
             Stored::Pass(not_stored(fill, NotStored::TooLarge, origin.status(), cx))
         }

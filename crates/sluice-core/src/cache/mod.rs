@@ -40,6 +40,7 @@ pub mod conditional;
 pub mod delivery;
 mod directives;
 pub mod fill;
+pub mod found;
 pub mod freshness;
 pub mod key;
 pub mod policy;

@@ -255,6 +255,40 @@ pub enum Decision {
     DoNotStore(NotStored),
 }
 
+/// [`decide`] for a `GET` whose response head is a header map: every
+/// header the policy reads is taken from it.
+pub fn decide_head(
+    status: u16,
+    headers: &http::HeaderMap,
+    has_authorization: bool,
+    config: &CacheSettings,
+    now: SystemTime,
+) -> Decision {
+    let all = |name: &str| -> Vec<&str> { crate::http::headers::values(headers, name).collect() };
+    let (cache_control, surrogate_control, expires) = (
+        all("cache-control"),
+        all("surrogate-control"),
+        all("expires"),
+    );
+    let (date, age, pragma, vary) = (all("date"), all("age"), all("pragma"), all("vary"));
+    let request = RequestFacts {
+        method: "GET",
+        has_authorization,
+    };
+    let response = ResponseFacts {
+        status,
+        cache_control: &cache_control,
+        surrogate_control: &surrogate_control,
+        expires: &expires,
+        date: &date,
+        age: &age,
+        pragma: &pragma,
+        vary: &vary,
+        has_set_cookie: headers.contains_key(http::header::SET_COOKIE),
+    };
+    decide(&request, &response, config, now)
+}
+
 /// Decides storability and freshness. `now` is the time the response head
 /// arrived (used only when `Expires` comes without a valid `Date`).
 pub fn decide(
@@ -447,6 +481,41 @@ mod tests {
             Decision::DoNotStore(r) => r,
             Decision::Store(s) => panic!("stored: {s:?}"),
         }
+    }
+
+    #[test]
+    fn a_header_map_is_read_for_every_fact_the_policy_needs() {
+        let head = |pairs: &[(&'static str, &str)]| -> http::HeaderMap {
+            let parse = |(n, v): &(&'static str, &str)| {
+                (http::HeaderName::from_static(n), v.parse().unwrap())
+            };
+            pairs.iter().map(parse).collect()
+        };
+        let fresh = head(&[
+            ("cache-control", "public"),
+            ("cache-control", "max-age=40"),
+            ("age", "10"),
+        ]);
+        let s = store(decide_head(200, &fresh, true, &cfg(), now()));
+        assert_eq!(
+            (s.ttl, s.initial_age),
+            (Duration::from_secs(40), Duration::from_secs(10))
+        );
+        let cookie = head(&[("cache-control", "max-age=40"), ("set-cookie", "a=b")]);
+        assert_eq!(
+            reason(decide_head(200, &cookie, false, &cfg(), now())),
+            NotStored::SetCookie
+        );
+        let authorized = head(&[("cache-control", "max-age=40")]);
+        assert_eq!(
+            reason(decide_head(200, &authorized, true, &cfg(), now())),
+            NotStored::Authorization
+        );
+        let varied = head(&[("cache-control", "max-age=40"), ("vary", "*")]);
+        assert!(matches!(
+            decide_head(200, &varied, false, &cfg(), now()),
+            Decision::DoNotStore(_)
+        ));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! the tests scripted ones.
 
 mod hashes;
+mod plan;
 mod splice;
+
+pub use plan::{plan, PageFacts, PagePlan};
 
 use std::io::Read;
 use std::time::Instant;
