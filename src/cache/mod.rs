@@ -10,7 +10,6 @@
 //! `sluice_core::cache`'s; this module only calls the cache.
 
 mod fill;
-mod fill_body;
 mod lookup;
 mod store;
 

@@ -49,7 +49,9 @@ pub fn decide(
     match FillBudget::admit(max, length, input == ContentEncoding::Identity) {
         Admission::Fill(budget) => {
             let keys: Vec<&str> = values(h, "surrogate-key").collect();
-            Stored::Fill(fill.store(store, path, &keys, budget))
+            let mut random = [0u8; 16];
+            let random = getrandom::fill(&mut random).ok().map(|()| random);
+            Stored::Fill(fill.store(store, path, &keys, budget, random))
         }
         Admission::TooLarge => {
             Stored::Pass(not_stored(fill, NotStored::TooLarge, origin.status(), cx))

@@ -21,7 +21,6 @@ use sluice_core::settings::Settings;
 use crate::lifecycle::message;
 use crate::lifecycle::{Cx, EdgeError, Outcome, Style};
 use crate::stores;
-use sluice_core::pump::{pump, Flow, Pumped};
 
 /// Secret Store key with the accepted client key digests.
 pub const CLIENT_KEYS: &str = "client_key_sha256";
@@ -102,15 +101,8 @@ pub fn handle(
     let limits = RequestLimits::default().with_max_body_bytes(cx.settings.ai_max_body_bytes);
     let declared =
         message::header(&req, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-    let mut collector = BodyCollector::new(&limits, declared).map_err(|e| api(e.api_error()))?;
-    pump(&mut req.take_body(), |chunk| {
-        collector.push(chunk).map(|()| Flow::More)
-    })
-    .map_err(|e| match e {
-        Pumped::Read(_) => api(ApiError::invalid_json()),
-        Pumped::Handler(e) => api(e.api_error()),
-    })?;
-    let body = collector.into_bytes();
+    let collector = BodyCollector::new(&limits, declared).map_err(|e| api(e.api_error()))?;
+    let body = collector.read_all(&mut req.take_body()).map_err(api)?;
     let prepared = prepare(&body, route, &limits).map_err(|e| api(e.api_error()))?;
     attempt::run(&req, route, &prepared, &provider, claim.floor, cx)
 }

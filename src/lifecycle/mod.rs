@@ -25,8 +25,8 @@ use std::time::Instant;
 
 use error_stack::Report;
 use fastly::{Request, Response};
-use sluice_core::access::{self, AccessRecord};
-pub use sluice_core::context::Cx;
+use sluice_core::access::AccessRecord;
+pub use sluice_core::context::{Cx, End};
 use sluice_core::http::ClientView;
 use sluice_core::settings::{LogLevel, Settings};
 
@@ -96,48 +96,33 @@ pub fn serve(
 
 /// Decides what the result becomes and writes the one access line.
 fn close(cx: Cx<'_>, result: Result<Outcome, Report<EdgeError>>) -> Option<Response> {
-    let Cx {
-        started,
-        mut record,
-        stats,
-        style,
-        ..
-    } = cx;
-    let response = match result {
+    let (response, end) = match result {
         Ok(Outcome::Respond(resp)) => {
-            record.status = resp.get_status().as_u16();
-            Some(resp)
+            let status = resp.get_status().as_u16();
+            (Some(resp), End::Responded(status))
         }
-        Ok(Outcome::Sent) => None,
-        Err(report) if stats.committed() => {
+        Ok(Outcome::Sent) => (None, End::Sent),
+        Err(report) if cx.stats.committed() => {
             let err = report.current_context();
-            if *err == EdgeError::ClientGone {
-                log::info!("client went away mid-response: {report:?}");
-            } else {
-                log::error!(
+            match err {
+                EdgeError::ClientGone => log::info!("client went away mid-response: {report:?}"),
+                _ => log::error!(
                     "aborting the committed response ({}): {report:?}",
                     err.class()
-                );
+                ),
             }
-            record.abort = Some(err.class().into_owned());
-            None
+            (None, End::Aborted(err.class().into_owned()))
         }
         Err(report) => {
-            let resp = error::respond(&report, style);
-            record.status = resp.get_status().as_u16();
-            record.error_class = Some(report.current_context().class().into_owned());
-            Some(resp)
+            let resp = error::respond(&report, cx.style);
+            let status = resp.get_status().as_u16();
+            let class = report.current_context().class().into_owned();
+            (Some(resp), End::Answered { status, class })
         }
     };
-    if let Some(status) = stats.status() {
-        record.status = status;
-        record.bytes_out = stats.bytes_out();
-    }
-    record.ttfb_ms = stats.committed_at().map(|t| access::ms_between(started, t));
-    record.total_ms = access::ms_between(started, Instant::now());
-    record.vcpu_ms = fastly::compute_runtime::elapsed_vcpu_ms().ok();
-    record.heap_mib = fastly::compute_runtime::heap_memory_snapshot_mib().ok();
-    log::info!(target: ACCESS_TARGET, "{}", record.to_line());
+    let vcpu = fastly::compute_runtime::elapsed_vcpu_ms().ok();
+    let heap = fastly::compute_runtime::heap_memory_snapshot_mib().ok();
+    log::info!(target: ACCESS_TARGET, "{}", cx.close(end, vcpu, heap));
     response
 }
 
@@ -157,17 +142,9 @@ fn client_view(req: &Request) -> ClientView {
 /// `log-fastly`: general lines to the `sluice` endpoint, access lines to
 /// `access`. Viceroy prints both to stdout.
 fn init_logging(level: LogLevel) {
-    let filter = match level {
-        LogLevel::Off => log::LevelFilter::Off,
-        LogLevel::Error => log::LevelFilter::Error,
-        LogLevel::Warn => log::LevelFilter::Warn,
-        LogLevel::Info => log::LevelFilter::Info,
-        LogLevel::Debug => log::LevelFilter::Debug,
-        LogLevel::Trace => log::LevelFilter::Trace,
-    };
     // Fails only if already initialised: one request per instance.
     let _ = log_fastly::Logger::builder()
-        .max_level(filter)
+        .max_level(level.into())
         .default_endpoint("sluice")
         .endpoint(ACCESS_TARGET)
         .try_init();

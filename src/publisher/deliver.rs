@@ -22,11 +22,11 @@ use crate::lifecycle::{Cx, EdgeError, Outcome};
 /// Plans the origin's answer and sends it in the chosen mode.
 pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>> {
     let Page { mut origin, .. } = page;
-    let (visitor, fill, delivered) = (page.visitor, page.fill, page.delivered);
+    let (visitor, fill, delivered) = (page.before.visitor, page.before.fill, page.before.delivered);
     let facts = PageFacts {
         status: origin.status(),
         is_head: cx.view.is_head,
-        raw: page.raw,
+        raw: page.before.raw,
         path: &page.path,
         client_accept_encoding: page.client_accept_encoding.as_deref(),
     };

@@ -22,6 +22,8 @@ use crate::lifecycle::message::{self, Parts};
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 use identity::Visitor;
 use sluice_core::cache::delivery::Outcome as Delivered;
+use sluice_core::cache::freshness::origin_failed;
+use sluice_core::cache::NotStored;
 
 pub use deliver::deliver;
 
@@ -39,16 +41,10 @@ pub struct Page {
     /// The request path, for the buffered-path decision and the entry's
     /// path key.
     pub path: String,
-    /// The visitor, whose part of the response is added at delivery.
-    pub visitor: Visitor,
-    /// The cache entry this request fills, if it must.
-    pub fill: Option<Fill>,
-    /// What the response says the cache did.
-    pub delivered: Delivered,
     /// The client request carried `Authorization` (the cache policy).
     pub authorized: bool,
-    /// An SRI-pinned resource: passed through untouched.
-    pub raw: bool,
+    /// The visitor, the fill and what the cache did, from before.
+    pub before: Before,
 }
 
 /// What the origin answered.
@@ -119,96 +115,64 @@ pub struct Before {
 /// Sends the client request to the origin and applies the head policy.
 pub fn fetch(
     mut req: Request,
-    before: Before,
+    mut before: Before,
     cx: &mut Cx<'_>,
 ) -> Result<Fetched, Report<EdgeError>> {
-    let Before {
-        visitor,
-        fill,
-        delivered,
-        raw,
-    } = before;
     let authorized = req.contains_header(header::AUTHORIZATION);
     let client_accept_encoding = message::header(&req, header::ACCEPT_ENCODING).map(str::to_owned);
     let path = req.get_path().to_owned();
-    let rules = RewriteRules::new(
-        &cx.settings.rewrite_hosts,
-        cx.view.scheme,
-        &cx.view.authority,
-    )
-    .map_err(|e| Report::new(EdgeError::Config(format!("rewrite rules: {e}"))))?;
-
+    let (hosts, view) = (&cx.settings.rewrite_hosts, &cx.view);
+    let rules = RewriteRules::new(hosts, view.scheme, &view.authority)
+        .map_err(|e| Report::new(EdgeError::Config(format!("rewrite rules: {e}"))))?;
     let mut headers = message::request_headers(&req);
-    origin_request::prepare(&mut headers, &cx.view, visitor.id.as_deref());
-    if fill.is_some() {
-        // The entry must hold the full response, not a 304 for this
-        // client's copy.
-        for name in sluice_core::cache::request::STRIP_ON_FILL {
-            headers.remove(*name);
-        }
-        // Fastly's read-through cache would only hold the origin's bytes
-        // again: sluice stores the rewritten response itself.
-        req.set_pass(true);
-    }
+    let filling = before.fill.is_some();
+    origin_request::prepare(&mut headers, view, before.visitor.id.as_deref(), filling);
+    // Fastly's read-through cache would only hold the origin's bytes
+    // again: sluice stores the rewritten response itself.
+    req.set_pass(filling);
     message::set_request_headers(&mut req, &headers);
     let sent = send::send(req, cx, !rules.is_empty());
     // stale-if-error: a refresh whose origin fails (or answers 5xx) serves
     // the stale entry while its window allows.
-    let failed = sent
-        .as_ref()
-        .map_or(true, |r| matches!(r.get_status().as_u16(), 500 | 502..=504));
-    let mut fill = fill;
-    if let Some((found, head)) = fill
-        .as_mut()
-        .filter(|_| failed)
-        .and_then(|f| f.stale.take())
-    {
+    let status = sent.as_ref().ok().map(|r| r.get_status().as_u16());
+    let stale = (before.fill.as_mut())
+        .filter(|_| origin_failed(status))
+        .and_then(|f| f.stale.take());
+    if let Some((found, head)) = stale {
         log::warn!("the origin failed a refresh; serving the stale entry");
         let delivered = Delivered::Stale { age: found.age() };
-        return Ok(Fetched::Answered(cache::serve_found(
-            &found, &head, delivered, None, &visitor, cx,
-        )?));
+        let answered = cache::serve_found(&found, &head, delivered, None, &before.visitor, cx);
+        return answered.map(Fetched::Answered);
     }
     let mut origin = Parts::of(sent?);
     cx.record.origin_status = Some(origin.status());
-
-    let head = &mut origin.head.headers;
-    sluice_core::http::headers::strip_hop_by_hop(head);
-    origin_response::point_at_edge(head, &rules, &cx.settings.rewrite_hosts);
+    origin_response::head_policy(&mut origin.head.headers, &rules, &cx.settings.rewrite_hosts);
     // Plan content types are honoured here only: on the `origin`
     // backend's response, never on a client request.
     let content_type = origin.header(header::CONTENT_TYPE.as_str());
-    if let Some(strategy) = stream::detect(content_type, origin.status(), cx.view.is_head) {
-        if let Some(fill) = fill {
-            let status = origin.status();
-            cache::not_stored(
-                fill,
-                sluice_core::cache::NotStored::NotRewritten,
-                status,
-                cx,
-            );
-        }
-        server_timing(&mut origin, cx, "plan");
-        if visitor.issued {
-            origin_response::issue_synthetic_cookie(
-                &mut origin.head.headers,
-                &visitor.cookie_value,
-                cx.settings.synthetic_id_max_age,
-            );
-        }
-        return Ok(Fetched::Planned(strategy, origin));
+    let Some(strategy) = stream::detect(content_type, origin.status(), cx.view.is_head) else {
+        let (origin, rules, before) = (origin, rules, before);
+        let page = Page {
+            origin,
+            rules,
+            client_accept_encoding,
+            path,
+            authorized,
+            before,
+        };
+        return Ok(Fetched::Page(page));
+    };
+    if let Some(fill) = before.fill {
+        cache::not_stored(fill, NotStored::NotRewritten, origin.status(), cx);
     }
-    Ok(Fetched::Page(Page {
-        origin,
-        rules,
-        client_accept_encoding,
-        path,
-        visitor,
-        fill,
-        delivered,
-        authorized,
-        raw,
-    }))
+    server_timing(&mut origin, cx, "plan");
+    let visitor = &before.visitor;
+    if visitor.issued {
+        let max_age = cx.settings.synthetic_id_max_age;
+        let head = &mut origin.head.headers;
+        origin_response::issue_synthetic_cookie(head, &visitor.cookie_value, max_age);
+    }
+    Ok(Fetched::Planned(strategy, origin))
 }
 
 /// Adds `Server-Timing: edge;dur=…, mode;desc=<mode>`.

@@ -12,6 +12,24 @@ use crate::http::ClientView;
 use crate::settings::Settings;
 use crate::sink::{ClientSink, Commit, Finalizer, SinkStats, SpillHook};
 
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// A whole response with this status went to `main` to send.
+    Responded(u16),
+    /// The response went out through the client sink.
+    Sent,
+    /// A committed response was broken off; the failure's class.
+    Aborted(String),
+    /// A failure before commit became this status; its class.
+    Answered {
+        /// The error status.
+        status: u16,
+        /// The error class.
+        class: String,
+    },
+}
+
 /// One request's shared state.
 pub struct Cx<'a> {
     /// When the request arrived.
@@ -69,8 +87,93 @@ impl<'a> Cx<'a> {
             .spill_at(Instant::now() + wait)
     }
 
+    /// Closes the request: fills the access line's outcome and timings
+    /// from how it ended and the sink's counters, and returns the line.
+    pub fn close(self, end: End, vcpu_ms: Option<u64>, heap_mib: Option<u32>) -> String {
+        let mut record = self.record;
+        match end {
+            End::Responded(status) => record.status = status,
+            End::Sent => {}
+            End::Aborted(class) => record.abort = Some(class),
+            End::Answered { status, class } => {
+                record.status = status;
+                record.error_class = Some(class);
+            }
+        }
+        if let Some(status) = self.stats.status() {
+            record.status = status;
+            record.bytes_out = self.stats.bytes_out();
+        }
+        let ms = |t| access::ms_between(self.started, t);
+        record.ttfb_ms = self.stats.committed_at().map(ms);
+        record.total_ms = ms(Instant::now());
+        (record.vcpu_ms, record.heap_mib) = (vcpu_ms, heap_mib);
+        record.to_line()
+    }
+
     /// Milliseconds since the request arrived.
     pub fn elapsed_ms(&self) -> f64 {
         access::ms_between(self.started, Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::stream::drive::fake::Fake;
+
+    fn cx(settings: &Settings) -> Cx<'_> {
+        let view = ClientView::from_connection(false, Some("edge.example"), None, None, false);
+        Cx::new(
+            Instant::now(),
+            settings,
+            view,
+            AccessRecord::for_request("GET", "/p"),
+        )
+    }
+
+    fn line(cx: Cx<'_>, end: End) -> serde_json::Value {
+        serde_json::from_str(&cx.close(end, Some(3), Some(2))).unwrap()
+    }
+
+    #[test]
+    fn the_sinks_status_and_bytes_win_and_an_abort_keeps_them() {
+        let settings = Settings::defaults();
+        let cx = cx(&settings);
+        let fake = Fake::default();
+        let mut sink = cx.sink_via(fake.clone(), fake.head(203));
+        sink.write_all(b"hello").unwrap();
+        drop(sink);
+        let l = line(cx, End::Aborted("origin_read".into()));
+        assert_eq!(
+            (l["status"].as_u64(), l["bytes_out"].as_u64()),
+            (Some(203), Some(5))
+        );
+        assert_eq!(l["abort"], "origin_read");
+        assert!(
+            l["ttfb_ms"].is_number() && l["vcpu_ms"] == 3 && l["heap_mib"] == 2,
+            "{l}"
+        );
+    }
+
+    #[test]
+    fn an_answered_failure_has_its_status_and_class_and_no_first_byte() {
+        let settings = Settings::defaults();
+        let l = line(
+            cx(&settings),
+            End::Answered {
+                status: 504,
+                class: "origin_timeout".into(),
+            },
+        );
+        assert_eq!(
+            (l["status"].as_u64(), l["error_class"].as_str()),
+            (Some(504), Some("origin_timeout"))
+        );
+        assert!(l.get("ttfb_ms").is_none_or(|v| v.is_null()), "{l}");
+        let l = line(cx(&settings), End::Responded(304));
+        assert_eq!(l["status"], 304);
     }
 }

@@ -722,8 +722,8 @@ fn parse_optional_num(v: &str, key: &'static str) -> Result<Option<u64>, Setting
     }
 }
 
-/// Log verbosity, mirrored from `log::LevelFilter` so the core needs no
-/// logging dependency.
+/// Log verbosity (`log_level`): the operator's word for a
+/// `log::LevelFilter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
     /// Nothing.
@@ -738,6 +738,19 @@ pub enum LogLevel {
     Debug,
     /// Everything.
     Trace,
+}
+
+impl From<LogLevel> for log::LevelFilter {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Off => Self::Off,
+            LogLevel::Error => Self::Error,
+            LogLevel::Warn => Self::Warn,
+            LogLevel::Info => Self::Info,
+            LogLevel::Debug => Self::Debug,
+            LogLevel::Trace => Self::Trace,
+        }
+    }
 }
 
 impl std::str::FromStr for LogLevel {

@@ -184,6 +184,17 @@ impl BodyCollector {
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
+
+    /// Reads `body` to its end through [`BodyCollector::push`]. A body
+    /// that breaks off is not JSON; one over the cap stops being read.
+    pub fn read_all<R: std::io::Read>(mut self, body: &mut R) -> Result<Vec<u8>, ApiError> {
+        use crate::pump::{pump, Flow, Pumped};
+        match pump(body, |chunk| self.push(chunk).map(|()| Flow::More)) {
+            Ok(()) => Ok(self.buf),
+            Err(Pumped::Read(_)) => Err(ApiError::invalid_json()),
+            Err(Pumped::Handler(e)) => Err(e.api_error()),
+        }
+    }
 }
 
 /// A validated request, ready to forward.
@@ -388,6 +399,31 @@ mod tests {
             Route::ChatCompletions,
             &RequestLimits::default(),
         )
+    }
+
+    #[test]
+    fn read_all_collects_to_the_cap_and_says_why_it_stopped() {
+        let limits = RequestLimits::default().with_max_body_bytes(8);
+        let collect = |body: &[u8]| {
+            BodyCollector::new(&limits, None)
+                .unwrap()
+                .read_all(&mut &body[..])
+        };
+        assert_eq!(collect(b"{\"a\":1}"), Ok(b"{\"a\":1}".to_vec()));
+        assert_eq!(
+            collect(b"{\"a\":12345}"),
+            Err(ApiError::payload_too_large(8))
+        );
+        struct Broken;
+        impl std::io::Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::ConnectionReset.into())
+            }
+        }
+        let broken = BodyCollector::new(&limits, None)
+            .unwrap()
+            .read_all(&mut Broken);
+        assert_eq!(broken, Err(ApiError::invalid_json()));
     }
 
     #[test]

@@ -76,9 +76,25 @@ pub fn on_found(found: &FoundFacts, head: &StoredHead) -> FoundAction {
     }
 }
 
+/// Whether the origin failed in the way `stale-if-error` covers (RFC 5861
+/// §4): no answer at all (`None`), or 500, 502, 503 or 504.
+pub fn origin_failed(status: Option<u16>) -> bool {
+    status.is_none_or(|s| matches!(s, 500 | 502..=504))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_if_error_covers_no_answer_and_the_server_errors_it_names() {
+        for failed in [None, Some(500), Some(502), Some(503), Some(504)] {
+            assert!(origin_failed(failed), "{failed:?}");
+        }
+        for answered in [Some(200), Some(304), Some(404), Some(501), Some(505)] {
+            assert!(!origin_failed(answered), "{answered:?}");
+        }
+    }
 
     fn head(swr: u64, sie: u64) -> StoredHead {
         StoredHead {

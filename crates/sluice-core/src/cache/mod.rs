@@ -42,6 +42,7 @@ mod directives;
 pub mod fill;
 pub mod found;
 pub mod freshness;
+pub mod inserter;
 pub mod key;
 pub mod policy;
 pub mod purge;

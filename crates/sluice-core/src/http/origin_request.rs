@@ -59,8 +59,20 @@ impl ClientView {
 ///
 /// `synthetic_id` is the verified visitor ID, or `None` when the service
 /// runs without one; either way a client-sent `x-sluice-id` never reaches
-/// the origin.
-pub fn prepare(headers: &mut HeaderMap, view: &ClientView, synthetic_id: Option<&str>) {
+/// the origin. A request that `fills` the edge cache loses its own
+/// validators: the entry must hold the full response, not a `304` for this
+/// client's copy (the edge answers the client's conditional itself).
+pub fn prepare(
+    headers: &mut HeaderMap,
+    view: &ClientView,
+    synthetic_id: Option<&str>,
+    fills: bool,
+) {
+    if fills {
+        for name in crate::cache::request::STRIP_ON_FILL {
+            headers.remove(*name);
+        }
+    }
     headers::strip_hop_by_hop(headers);
     for name in hop_by_hop::UNTRUSTED_FORWARDING {
         headers.remove(*name);
@@ -173,7 +185,7 @@ mod tests {
             ("x-sluice-id", "forged"),
             ("user-agent", "ua"),
         ]);
-        prepare(&mut m, &view(), Some("abc"));
+        prepare(&mut m, &view(), Some("abc"), false);
         assert_eq!(all(&m, "x-forwarded-for"), ["192.0.2.9"]);
         assert_eq!(all(&m, "x-forwarded-host"), ["edge.example:8443"]);
         assert_eq!(all(&m, "x-forwarded-proto"), ["https"]);
@@ -185,7 +197,7 @@ mod tests {
     #[test]
     fn without_an_id_a_client_sent_one_still_never_passes() {
         let mut m = map(&[("x-sluice-id", "forged")]);
-        prepare(&mut m, &view(), None);
+        prepare(&mut m, &view(), None, false);
         assert!(m.get("x-sluice-id").is_none());
     }
 
@@ -197,12 +209,26 @@ mod tests {
             ("te", "trailers"),
             ("accept-encoding", "zstd, gzip;q=0.5, br"),
         ]);
-        prepare(&mut m, &view(), None);
+        prepare(&mut m, &view(), None, false);
         assert!(m.get("x-hop").is_none() && m.get("te").is_none());
         assert_eq!(all(&m, "accept-encoding"), ["br, gzip"]);
         let mut none = HeaderMap::new();
-        prepare(&mut none, &view(), None);
+        prepare(&mut none, &view(), None, false);
         assert_eq!(all(&none, "accept-encoding"), ["identity"]);
+    }
+
+    #[test]
+    fn a_fill_drops_the_clients_validators_and_a_pass_keeps_them() {
+        let validators = [
+            ("if-none-match", "\"v1\""),
+            ("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ];
+        let mut fill = map(&validators);
+        prepare(&mut fill, &view(), None, true);
+        assert!(fill.get("if-none-match").is_none() && fill.get("if-modified-since").is_none());
+        let mut pass = map(&validators);
+        prepare(&mut pass, &view(), None, false);
+        assert_eq!(all(&pass, "if-none-match"), ["\"v1\""]);
     }
 
     #[test]

@@ -34,6 +34,13 @@ const POLICY_HEADERS: [&str; 2] = [
 /// Reporting headers whose endpoint URLs point at the origin.
 const REPORTING_HEADERS: [&str; 2] = ["reporting-endpoints", "report-to"];
 
+/// The origin response head's policy: hop-by-hop headers stripped, then
+/// [`point_at_edge`].
+pub fn head_policy(headers: &mut HeaderMap, rules: &RewriteRules, hosts: &[String]) {
+    crate::http::headers::strip_hop_by_hop(headers);
+    point_at_edge(headers, rules, hosts);
+}
+
 /// Rewrites origin URLs in `Location`, `Content-Location`, `Link` and
 /// `Refresh`, lets the page's own Content-Security-Policy also allow the
 /// edge (the origin stays allowed), points reporting endpoints at the
