@@ -8,11 +8,12 @@ use error_stack::Report;
 use fastly::http::purge::{purge_surrogate_key, soft_purge_surrogate_key};
 use fastly::http::{header, Method};
 use fastly::{Request, Response};
-use sluice_core::cache::purge::{self, PurgeError, PurgeTokens, MAX_BODY_BYTES, TOKEN_SECRET};
+use sluice_core::cache::purge::{self, PurgeTokens, MAX_BODY_BYTES, TOKEN_SECRET};
+use sluice_core::pump::read_capped;
 
+use crate::lifecycle::error::report;
 use crate::lifecycle::{message, Cx, EdgeError, Outcome};
 use crate::stores;
-use sluice_core::pump::{pump, Flow};
 
 /// Handles a purge request.
 pub fn handle(mut req: Request, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>> {
@@ -25,19 +26,9 @@ pub fn handle(mut req: Request, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeE
     if tokens.is_none_or(|t| t.authorize(presented).is_err()) {
         return Err(Report::new(EdgeError::Unauthorized));
     }
-    let mut body = Vec::new();
-    pump(&mut req.take_body(), |chunk| {
-        body.extend_from_slice(chunk);
-        match body.len() > MAX_BODY_BYTES {
-            true => Err(PurgeError::TooLarge),
-            false => Ok(Flow::More),
-        }
-    })
-    .map_err(|_| Report::new(EdgeError::PayloadTooLarge))?;
-    let request = purge::parse(&body).map_err(|e| match e {
-        PurgeError::TooLarge => Report::new(EdgeError::PayloadTooLarge),
-        other => Report::new(EdgeError::Invalid(other.to_string())),
-    })?;
+    let body = read_capped(&mut req.take_body(), MAX_BODY_BYTES)
+        .map_err(|e| Report::new(EdgeError::BadRequest).attach(e.to_string()))?;
+    let request = purge::parse(&body).map_err(|e| report(e.into()))?;
     for key in &request.keys {
         let purged = match request.soft {
             true => soft_purge_surrogate_key(key),

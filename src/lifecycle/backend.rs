@@ -2,15 +2,14 @@
 //! own), one mapping of the host's send errors, and the counted streaming
 //! upload. Every path that talks to a backend goes through here.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use error_stack::{Report, ResultExt};
 use fastly::http::request::{PollResult, SendError, SendErrorCause};
 use fastly::{Body, Request, Response};
 
-use super::error::EdgeError;
-use sluice_core::pump::{self, Flow, Pumped};
+use super::error::{report, EdgeError};
+use sluice_core::pump;
 
 /// How often a pending call is polled while the edge's deadline runs.
 const POLL_EVERY: Duration = Duration::from_millis(1);
@@ -78,25 +77,7 @@ pub fn send_counted(
     let (mut upstream, pending) = req
         .send_async_streaming(backend)
         .map_err(|e| send_error(backend, &e))?;
-    let mut total = 0u64;
-    pump::pump(&mut client_body, |chunk| {
-        total += chunk.len() as u64;
-        if total > limit {
-            return Err(Report::new(EdgeError::PayloadTooLarge)
-                .attach(format!("chunked upload passed upload.max_bytes {limit}")));
-        }
-        upstream
-            .write_all(chunk)
-            .change_context(EdgeError::OriginUnreachable)
-            .attach("streaming the upload")?;
-        Ok(Flow::More)
-    })
-    .map_err(|e| match e {
-        Pumped::Read(e) => {
-            Report::new(EdgeError::BadRequest).attach(format!("reading upload: {e}"))
-        }
-        Pumped::Handler(report) => report,
-    })?;
+    pump::copy_capped(&mut client_body, &mut upstream, limit).map_err(|s| report(s.into()))?;
     upstream
         .finish()
         .change_context(EdgeError::OriginUnreachable)

@@ -9,6 +9,7 @@ use sluice_core::http::upload;
 
 use super::BACKEND;
 use crate::lifecycle::backend;
+use crate::lifecycle::error::report;
 use crate::lifecycle::message;
 use crate::lifecycle::{Cx, EdgeError};
 
@@ -25,13 +26,7 @@ pub fn send(
         req.has_body(),
         cx.settings.upload_max_bytes,
     )
-    .map_err(|e| {
-        let kind = match e {
-            upload::UploadError::TooLarge { .. } => EdgeError::PayloadTooLarge,
-            upload::UploadError::BadLength => EdgeError::BadRequest,
-        };
-        Report::new(kind).attach(e.to_string())
-    })?;
+    .map_err(|e| report(e.into()))?;
     let retry = (req.get_method() == Method::GET && req.contains_header(header::RANGE))
         .then(|| req.clone_without_body());
     let resp = match policy {

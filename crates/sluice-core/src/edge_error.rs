@@ -101,6 +101,51 @@ impl EdgeFault {
     }
 }
 
+impl From<crate::http::upload::UploadError> for EdgeFault {
+    fn from(e: crate::http::upload::UploadError) -> Self {
+        use crate::http::upload::UploadError;
+        let error = match e {
+            UploadError::TooLarge { .. } => EdgeError::PayloadTooLarge,
+            UploadError::BadLength => EdgeError::BadRequest,
+        };
+        Self::new(error, e)
+    }
+}
+
+impl From<crate::cache::purge::PurgeError> for EdgeFault {
+    /// The purge route names what is wrong with the body (fixed
+    /// sentences; nothing of the body is echoed).
+    fn from(e: crate::cache::purge::PurgeError) -> Self {
+        use crate::cache::purge::PurgeError;
+        match e {
+            PurgeError::TooLarge => Self::new(EdgeError::PayloadTooLarge, e),
+            other => Self::new(EdgeError::Invalid(other.to_string()), "purge body"),
+        }
+    }
+}
+
+impl From<crate::pump::CopyStop> for EdgeFault {
+    /// A client upload copied upstream: over its cap it is the client's
+    /// `413`, a failed read the client's `400`, a failed write the
+    /// backend's.
+    fn from(stop: crate::pump::CopyStop) -> Self {
+        use crate::pump::CopyStop;
+        match stop {
+            CopyStop::TooLarge(limit) => Self::new(
+                EdgeError::PayloadTooLarge,
+                format!("upload passed {limit} bytes"),
+            ),
+            CopyStop::Read(e) => {
+                Self::new(EdgeError::BadRequest, format!("reading the upload: {e}"))
+            }
+            CopyStop::Write(e) => Self::new(
+                EdgeError::OriginUnreachable,
+                format!("streaming the upload: {e}"),
+            ),
+        }
+    }
+}
+
 /// How an error body is written for a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
@@ -206,6 +251,32 @@ impl EdgeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_faults_become_the_status_their_side_owns() {
+        use crate::cache::purge::PurgeError;
+        use crate::http::upload::UploadError;
+        use crate::pump::CopyStop;
+        let status = |f: EdgeFault| f.error.response(Style::Text).status;
+        let declared = UploadError::TooLarge {
+            declared: 9,
+            limit: 8,
+        };
+        assert_eq!(status(declared.into()), 413);
+        assert_eq!(status(UploadError::BadLength.into()), 400);
+        assert_eq!(status(PurgeError::TooLarge.into()), 413);
+        let malformed = EdgeFault::from(PurgeError::Malformed);
+        assert_eq!(status(malformed), 400);
+        assert_eq!(status(CopyStop::TooLarge(8).into()), 413);
+        assert_eq!(
+            status(CopyStop::Read(std::io::ErrorKind::ConnectionReset.into()).into()),
+            400
+        );
+        assert_eq!(
+            status(CopyStop::Write(std::io::ErrorKind::BrokenPipe.into()).into()),
+            502
+        );
+    }
 
     fn header<'a>(r: &'a ErrorResponse, name: &str) -> Option<&'a str> {
         r.headers

@@ -3,7 +3,7 @@
 //! caller as soon as it arrives. Reads return whatever bytes are
 //! available, so the chunk size bounds memory, not latency.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 /// Size of one read.
 pub const READ_CHUNK: usize = 16 * 1024;
@@ -64,6 +64,42 @@ pub fn read_capped<R: Read + ?Sized>(body: &mut R, cap: usize) -> io::Result<Vec
     match pumped {
         Ok(()) | Err(Pumped::Handler(())) => Ok(out),
         Err(Pumped::Read(e)) => Err(e),
+    }
+}
+
+/// Why a capped copy stopped.
+#[derive(Debug)]
+pub enum CopyStop {
+    /// More than this many bytes came.
+    TooLarge(u64),
+    /// Reading the source failed.
+    Read(io::Error),
+    /// Writing the destination failed.
+    Write(io::Error),
+}
+
+/// Copies `from` into `to` chunk by chunk while counting; past `limit`
+/// bytes it stops before writing the chunk that crossed it (the caller
+/// then drops the destination unfinished). Returns the bytes copied.
+pub fn copy_capped<R: Read + ?Sized, W: Write + ?Sized>(
+    from: &mut R,
+    to: &mut W,
+    limit: u64,
+) -> Result<u64, CopyStop> {
+    let mut total = 0u64;
+    let copied = pump(from, |chunk| {
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(CopyStop::TooLarge(limit));
+        }
+        to.write_all(chunk)
+            .map(|()| Flow::More)
+            .map_err(CopyStop::Write)
+    });
+    match copied {
+        Ok(()) => Ok(total),
+        Err(Pumped::Read(e)) => Err(CopyStop::Read(e)),
+        Err(Pumped::Handler(stop)) => Err(stop),
     }
 }
 
@@ -129,6 +165,30 @@ mod tests {
         assert!(
             matches!(broke, Err(Pumped::Read(e)) if e.kind() == io::ErrorKind::ConnectionReset)
         );
+    }
+
+    #[test]
+    fn copy_capped_copies_to_the_limit_and_stops_before_the_chunk_past_it() {
+        let mut out = Vec::new();
+        assert_eq!(copy_capped(&mut &b"abcd"[..], &mut out, 4).unwrap(), 4);
+        assert_eq!(out, b"abcd");
+        let mut out = Vec::new();
+        let mut two = Script(vec![Ok(b"abc".to_vec()), Ok(b"de".to_vec())]);
+        assert!(matches!(
+            copy_capped(&mut two, &mut out, 4),
+            Err(CopyStop::TooLarge(4))
+        ));
+        assert_eq!(out, b"abc", "the crossing chunk is not written");
+        let mut broken = Script(vec![Err(io::ErrorKind::ConnectionReset.into())]);
+        assert!(matches!(
+            copy_capped(&mut broken, &mut Vec::new(), 4),
+            Err(CopyStop::Read(_))
+        ));
+        let mut full: &mut [u8] = &mut [0u8; 2];
+        assert!(matches!(
+            copy_capped(&mut &b"abc"[..], &mut full, 9),
+            Err(CopyStop::Write(_))
+        ));
     }
 
     #[test]
