@@ -10,9 +10,10 @@
 //! | Area | Modules | What it decides |
 //! |---|---|---|
 //! | Pipeline, codecs and rewriters | [`pipeline`], [`rewrite`], [`encoding`], [`content_kind`], [`limits`], [`error`] | decode → rewrite origin URLs → encode, one chunk at a time, in bounded memory |
-//! | HTTP policy | [`http`], [`settings`] | what the gate does with a response, which headers cross the proxy, cookie domains, the signed synthetic ID; the operator's settings |
+//! | HTTP policy | [`http`], [`settings`], [`cache`], [`budget`] | what the gate does with a response, which headers cross the proxy, cookie domains, the signed synthetic ID, what the edge cache stores and serves, the CPU budget; the operator's settings |
 //! | Stream contracts | [`stream`] | origin-planned streams: the plan and dispatch contracts, the SSE/NDJSON/lines codecs, and the sessions that turn upstream bytes into downstream bytes |
 //! | AI gateway | [`ai`] | OpenAI-compatible routes, client and provider keys, request limits, retry and fallback, and the byte-faithful SSE relay |
+//! | Request drivers | [`context`], [`pump`], [`sink`], [`page`], [`edge_error`], [`access`], `stream::drive`, `ai::drive`, `cache::inserter` | one request's shared state and access line, the one read loop, commit on the first byte and abort on drop, and the loops that carry each kind of body to the client, generic over the platform (`Read` bodies, a [`sink::Commit`] client) |
 //!
 //! Every area is push-based and sans-IO: it is given bytes, a status or the
 //! time, and answers with bytes and a decision for the adapter to carry
@@ -132,6 +133,22 @@
 //! assert!(client.starts_with(b"data: {\"error\":{"));
 //! assert!(client.ends_with(b"\n\ndata: [DONE]\n\n"));
 //! # Ok::<(), sluice_core::ai::relay::RelayError>(())
+//! ```
+//!
+//! ## Request drivers: a counted upload that passes its cap
+//!
+//! ```
+//! use sluice_core::edge_error::{EdgeError, EdgeFault};
+//! use sluice_core::pump::{copy_capped, CopyStop};
+//!
+//! // A client upload of unknown length, copied upstream with a 4-byte cap.
+//! let mut upload: &[u8] = b"0123456789";
+//! let mut upstream = Vec::new();
+//! let stop = copy_capped(&mut upload, &mut upstream, 4).unwrap_err();
+//! assert!(matches!(stop, CopyStop::TooLarge(4)));
+//! assert!(upstream.is_empty()); // the chunk that crossed the cap never left
+//! // The adapter answers with the status the fault maps to.
+//! assert_eq!(*EdgeFault::from(stop).error, EdgeError::PayloadTooLarge);
 //! ```
 #![forbid(unsafe_code)]
 pub mod access;
