@@ -9,7 +9,7 @@ use sluice_core::cache::conditional::ConditionalRequest;
 use sluice_core::cache::delivery::{Outcome as Delivered, PassReason};
 use sluice_core::cache::found::{after_lookup, answer, AfterLookup};
 use sluice_core::cache::freshness::FoundFacts;
-use sluice_core::cache::key::{CacheKey as Key, CodingClass, KeyInput, RewriteFingerprint};
+use sluice_core::cache::key::CacheKey as Key;
 use sluice_core::cache::request::{plan, LookupPlan, LookupRequest};
 use sluice_core::cache::{vary, StoredHead};
 
@@ -33,7 +33,10 @@ pub fn lookup(req: &Request, visitor: &Visitor, cx: &mut Cx<'_>) -> Cached {
     if let LookupPlan::Bypass(why) = how {
         return pass(cx, PassReason::Bypass(why));
     }
-    let key = CacheKey::copy_from_slice(key_for(req, cx).as_bytes());
+    let (path, query) = (req.get_path(), req.get_query_str());
+    let ae = message::header(req, header::ACCEPT_ENCODING);
+    let key = Key::for_request(cx.settings, &cx.view, path, query, ae);
+    let key = CacheKey::copy_from_slice(key.as_bytes());
     let vary = vary::lookup_headers(&cx.settings.cache.vary_headers, |name| {
         message::header_all(req, name)
     });
@@ -99,29 +102,6 @@ pub fn lookup(req: &Request, visitor: &Visitor, cx: &mut Cx<'_>) -> Cached {
         // can come out of `after_lookup`.
         _ => pass(cx, PassReason::ReadOnlyMiss),
     }
-}
-
-/// The key: everything the rewritten bytes depend on (sluice_core::cache::key).
-fn key_for(req: &Request, cx: &Cx<'_>) -> Key {
-    let path = req.get_path();
-    let path_and_query = match req.get_query_str() {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_owned(),
-    };
-    let buffered = cx.settings.wants_buffering(path);
-    let fingerprint = RewriteFingerprint::from_settings(cx.settings);
-    Key::derive(&KeyInput {
-        scheme: cx.view.scheme,
-        authority: &cx.view.authority,
-        path_and_query: &path_and_query,
-        buffered,
-        coding: CodingClass::for_request(
-            cx.settings.output_encoding,
-            buffered,
-            message::header(req, header::ACCEPT_ENCODING),
-        ),
-        fingerprint: &fingerprint,
-    })
 }
 
 /// Answers from a found entry: `304` when the client's copy is current,

@@ -147,6 +147,32 @@ pub struct KeyInput<'a> {
 pub struct CacheKey([u8; 32]);
 
 impl CacheKey {
+    /// The key of a request as the edge saw it: [`CacheKey::derive`] of
+    /// its scheme, authority, path and query, and what the settings and
+    /// the client's `Accept-Encoding` make of its bytes.
+    pub fn for_request(
+        settings: &Settings,
+        view: &crate::http::ClientView,
+        path: &str,
+        query: Option<&str>,
+        accept_encoding: Option<&str>,
+    ) -> Self {
+        let path_and_query = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        };
+        let buffered = settings.wants_buffering(path);
+        let output = settings.output_encoding;
+        Self::derive(&KeyInput {
+            scheme: view.scheme,
+            authority: &view.authority,
+            path_and_query: &path_and_query,
+            buffered,
+            coding: CodingClass::for_request(output, buffered, accept_encoding),
+            fingerprint: &RewriteFingerprint::from_settings(settings),
+        })
+    }
+
     /// Derives the key. `GET` and `HEAD` have no field of their own: both
     /// use this key.
     pub fn derive(input: &KeyInput<'_>) -> Self {
@@ -202,6 +228,25 @@ impl Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requests_key_is_its_authority_path_query_and_coding_and_nothing_else() {
+        let settings = Settings::defaults();
+        let view =
+            |host| crate::http::ClientView::from_connection(true, Some(host), None, None, false);
+        let key =
+            |host, path, query, ae| CacheKey::for_request(&settings, &view(host), path, query, ae);
+        let a = key("edge.example", "/p", Some("x=1"), Some("gzip"));
+        assert_eq!(a, key("EDGE.example", "/p", Some("x=1"), Some("gzip")));
+        assert_ne!(a, key("edge.example", "/p", Some("x=2"), Some("gzip")));
+        assert_ne!(a, key("edge.example", "/p", None, Some("gzip")));
+        assert_ne!(a, key("other.example", "/p", Some("x=1"), Some("gzip")));
+        let with_query_in_path = key("edge.example", "/p?x=1", None, Some("gzip"));
+        assert_eq!(
+            a, with_query_in_path,
+            "the key is the request target as received"
+        );
+    }
     use proptest::prelude::*;
     use std::collections::HashSet;
 
