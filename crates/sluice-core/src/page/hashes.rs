@@ -6,7 +6,7 @@
 
 use std::io::Read;
 
-use super::{finalized, pipeline_fault, pump_origin, Append, Platform};
+use super::{finalized, pipeline_fault, pump_origin, Platform};
 use crate::context::Cx;
 use crate::edge_error::EdgeFault;
 use crate::http::csp::{BufferedHtml, BufferedOutcome, PolicyHeaders};
@@ -16,9 +16,9 @@ use crate::pump::Flow;
 use crate::sink::Commit;
 
 /// Rewrites `body` and completes the policy's hashes.
-pub(super) fn complete<P, C, R>(
+pub(super) fn complete<P, C>(
     head: C::Head,
-    mut body: R,
+    mut body: impl Read,
     config: PipelineConfig,
     policies: PolicyHeaders,
     committer: C,
@@ -27,8 +27,6 @@ pub(super) fn complete<P, C, R>(
 where
     P: Platform<Head = C::Head>,
     C: Commit,
-    C::Body: Append<R>,
-    R: Read,
 {
     let cap = cx.settings.buffer_max_bytes;
     let sink = cx.sink_via(committer, head);

@@ -68,8 +68,7 @@ pub fn rewrite<P, C, R>(
 ) -> Result<(), EdgeFault>
 where
     P: Platform<Head = C::Head>,
-    C: Commit,
-    C::Body: Append<R>,
+    C: Commit<Body: Append<R>>,
     R: Read,
 {
     let Rewrite {
@@ -80,7 +79,7 @@ where
     } = how;
     cx.record.mode = mode.as_str();
     if let Some(policies) = hashed {
-        return hashes::complete::<P, C, R>(head, body, config, policies, committer, cx);
+        return hashes::complete::<P, C>(head, body, config, policies, committer, cx);
     }
     let sink: ClientSink<C> = match mode {
         Mode::Buffered => {
@@ -123,7 +122,7 @@ where
         cx.record.csp = Some("incomplete");
     }
     if let Some(chunk) = spliced_at {
-        return splice::splice::<P, C, R>(pipeline, &chunk, body, cx);
+        return splice::splice(pipeline, &chunk, body, cx, P::vcpu_ms());
     }
     let sink = pipeline.finish().map_err(pipeline_fault)?;
     sink.finish().map_err(EdgeFault::client_gone)

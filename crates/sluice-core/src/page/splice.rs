@@ -12,7 +12,7 @@
 
 use std::io::{Read, Write};
 
-use super::{pipeline_fault, pump_origin, Append, Platform};
+use super::{pipeline_fault, pump_origin, Append};
 use crate::access::BudgetStop;
 use crate::context::Cx;
 use crate::edge_error::EdgeFault;
@@ -24,19 +24,13 @@ use crate::sink::{ClientSink, Commit};
 /// part, the bytes the rewriters held back, `chunk`, then the unread
 /// origin body, appended by the host when the client stream takes it,
 /// else copied.
-pub(super) fn splice<P, C, R>(
+pub(super) fn splice<C: Commit<Body: Append<R>>, R: Read>(
     pipeline: Pipeline<ClientSink<C>>,
     chunk: &[u8],
     rest: R,
     cx: &mut Cx<'_>,
-) -> Result<(), EdgeFault>
-where
-    P: Platform<Head = C::Head>,
-    C: Commit,
-    C::Body: Append<R>,
-    R: Read,
-{
-    let vcpu = P::vcpu_ms();
+    vcpu: u64,
+) -> Result<(), EdgeFault> {
     let splice = pipeline.into_splice().map_err(pipeline_fault)?;
     let mut sink = splice.writer;
     sink.write_all(&splice.held)
