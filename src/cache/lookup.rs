@@ -9,10 +9,12 @@ use sluice_core::cache::conditional::ConditionalRequest;
 use sluice_core::cache::delivery::{Outcome as Delivered, PassReason};
 use sluice_core::cache::found::{after_lookup, answer, AfterLookup};
 use sluice_core::cache::freshness::FoundFacts;
+use sluice_core::cache::inserter::CacheWrite;
 use sluice_core::cache::key::CacheKey as Key;
 use sluice_core::cache::request::{plan, LookupPlan, LookupRequest};
 use sluice_core::cache::{vary, StoredHead};
 
+use super::fill::FastlyCache;
 use super::{note, pass, Cached, Fill};
 use crate::lifecycle::message;
 use crate::lifecycle::{Cx, EdgeError, Outcome};
@@ -92,8 +94,8 @@ pub fn lookup(req: &Request, visitor: &Visitor, cx: &mut Cx<'_>) -> Cached {
         }
         (AfterLookup::DeadFill(fill_key), ..) => {
             log::warn!("purging a dead cache fill ({fill_key})");
-            if let Err(e) = fastly::http::purge::purge_surrogate_key(&fill_key) {
-                log::error!("purging a dead fill failed: {e:?}");
+            if let Err(e) = FastlyCache::purge(&fill_key) {
+                log::error!("purging a dead fill failed: {e}");
             }
             pass(cx, PassReason::Bypass("dead_fill"))
         }

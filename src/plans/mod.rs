@@ -25,6 +25,7 @@ use error_stack::Report;
 use sluice_core::sink::Downstream;
 
 use crate::lifecycle::client::ToClient;
+use crate::lifecycle::error::{report, EdgeFault};
 use crate::lifecycle::{Cx, EdgeError};
 
 /// A downstream counting into the request's sink counters.
@@ -39,7 +40,7 @@ pub fn now_ms(started: Instant) -> u64 {
 
 /// A planned stream's failure with its class.
 pub fn plan_error(class: &str, detail: impl std::fmt::Display) -> Report<EdgeError> {
-    Report::new(EdgeError::Plan(class.to_owned())).attach(detail.to_string())
+    report(EdgeFault::plan(class, detail))
 }
 
 /// Records the class of a failure before the stream began and passes the

@@ -8,15 +8,15 @@ use fastly::http::{header, FramingHeadersMode, HeaderValue};
 use fastly::Response;
 use sluice_core::cache::delivery::{Outcome as Delivered, STRIP_FROM_CLIENT};
 use sluice_core::cache::NotStored;
-use sluice_core::http::origin_response;
+use sluice_core::http::{origin_response, PassReason};
 use sluice_core::page::{self, PageFacts, PagePlan};
 
 use super::identity::Visitor;
 use super::{server_timing, Page};
-use crate::cache::{self, Stored};
+use crate::cache::{self, Fill, Stored};
 use crate::lifecycle::client::ToClient;
 use crate::lifecycle::error::report;
-use crate::lifecycle::message::{self, FastlyHead};
+use crate::lifecycle::message::{self, FastlyHead, Parts};
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 
 /// Plans the origin's answer and sends it in the chosen mode.
@@ -34,35 +34,7 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         match page::plan(&origin.head.headers, facts, page.rules, cx.settings) {
             PagePlan::Rewrite { how, input, output } => (how, input, output),
             PagePlan::PassThrough(reason) => {
-                let delivered = match fill {
-                    Some(fill) => {
-                        cache::not_stored(fill, NotStored::NotRewritten, origin.status(), cx)
-                    }
-                    None => delivered,
-                };
-                server_timing(&mut origin, cx, "passthrough");
-                cx.record.mode = "passthrough";
-                cx.record.pass_reason = Some(reason.as_str());
-                for name in STRIP_FROM_CLIENT {
-                    origin.head.headers.remove(*name);
-                }
-                let mut resp = origin.into_response();
-                decorate(
-                    &mut resp,
-                    &visitor,
-                    delivered,
-                    cx.settings.synthetic_id_max_age,
-                );
-                if cx.view.is_head {
-                    // The body is empty, so automatic framing would drop the
-                    // origin's Content-Length; HEAD must report the GET length.
-                    resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
-                } else {
-                    cx.record.bytes_out = message::response_header(&resp, header::CONTENT_LENGTH)
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                }
-                return Ok(Outcome::Respond(resp));
+                return Ok(pass_through(origin, reason, fill, &visitor, delivered, cx))
             }
         };
     // The cache decides on the origin's head as it came (its length
@@ -110,6 +82,45 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         }
     };
     written.map(|()| Outcome::Sent).map_err(report)
+}
+
+/// Hands the origin's body handle to the host untouched (no byte enters
+/// the guest); an entry this request owed the cache is left unfilled.
+fn pass_through(
+    mut origin: Parts,
+    reason: PassReason,
+    fill: Option<Fill>,
+    visitor: &Visitor,
+    delivered: Delivered,
+    cx: &mut Cx<'_>,
+) -> Outcome {
+    let delivered = match fill {
+        Some(fill) => cache::not_stored(fill, NotStored::NotRewritten, origin.status(), cx),
+        None => delivered,
+    };
+    server_timing(&mut origin, cx, "passthrough");
+    cx.record.mode = "passthrough";
+    cx.record.pass_reason = Some(reason.as_str());
+    for name in STRIP_FROM_CLIENT {
+        origin.head.headers.remove(*name);
+    }
+    let mut resp = origin.into_response();
+    decorate(
+        &mut resp,
+        visitor,
+        delivered,
+        cx.settings.synthetic_id_max_age,
+    );
+    if cx.view.is_head {
+        // The body is empty, so automatic framing would drop the origin's
+        // Content-Length; HEAD must report the GET length.
+        resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
+    } else {
+        cx.record.bytes_out = message::response_header(&resp, header::CONTENT_LENGTH)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+    }
+    Outcome::Respond(resp)
 }
 
 /// The per-request part of a head: the visitor's cookie and what the
