@@ -44,7 +44,7 @@ impl CacheWrite for FastlyCache {
 
     fn insert(
         txn: Transaction,
-        insert: &Insert,
+        insert: &Insert<'_>,
         mut head: Response,
     ) -> Result<StreamingBody, InsertFailed<Response>> {
         let store = &insert.store;

@@ -18,11 +18,11 @@ use crate::sink::Commit;
 
 /// What an entry is inserted with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Insert {
+pub struct Insert<'a> {
     /// The policy's lifetimes and vary rule.
-    pub store: Store,
+    pub store: &'a Store,
     /// The surrogate keys (fill key, path key, the origin's).
-    pub keys: Vec<String>,
+    pub keys: &'a [String],
     /// The encoded stored head.
     pub meta: Vec<u8>,
     /// A whole body's length, when known before the first byte.
@@ -192,8 +192,8 @@ impl<P: CacheWrite> Commit for Inserter<P> {
             }
         };
         let insert = Insert {
-            store: self.store.clone(),
-            keys: self.keys.clone(),
+            store: &self.store,
+            keys: &self.keys,
             meta,
             known_length: self.known_length,
         };

@@ -64,7 +64,7 @@ impl CacheWrite for Fake {
         ));
         Body("client", Vec::new())
     }
-    fn insert(_: (), insert: &Insert, head: Head) -> Result<Body, InsertFailed<Head>> {
+    fn insert(_: (), insert: &Insert<'_>, head: Head) -> Result<Body, InsertFailed<Head>> {
         match REFUSE.with(|r| *r.borrow()) {
             Some(true) => return Err(InsertFailed::Refused(head, io::Error::other("refused"))),
             Some(false) => return Err(InsertFailed::ReadBack(io::Error::other("unreadable"))),
