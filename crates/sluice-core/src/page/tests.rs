@@ -132,11 +132,25 @@ fn a_buffered_page_over_its_cap_streams_and_says_so() {
     assert_eq!(record.mode, "stream");
 }
 
-#[test]
-fn past_the_budget_the_rest_is_appended_unrewritten_by_the_host() {
+/// A 10 ms budget and a clock that reads 0 ms before the first chunk and
+/// 1,000 ms after it: the rewrite stops before the second chunk.
+fn over_budget_after_the_first_chunk() -> Settings {
     let mut settings = Settings::defaults();
     settings.cpu_budget_ms = 10;
     VCPU.with(|c| c.set((0, 1_000)));
+    settings
+}
+
+/// The first 45 origin bytes rewritten, the rest as the origin sent them.
+fn rewritten_to_45_then_as_sent() -> Vec<u8> {
+    let mut expected = b"<a href=\"https://edge.example/a\">a</a><p>te".to_vec();
+    expected.extend_from_slice(&PAGE[45..]);
+    expected
+}
+
+#[test]
+fn past_the_budget_the_rest_is_appended_unrewritten_by_the_host() {
+    let settings = over_budget_after_the_first_chunk();
     let fake = Fake::appending();
     let (first, rest) = PAGE.split_at(45);
     let (result, record) = run(
@@ -146,8 +160,7 @@ fn past_the_budget_the_rest_is_appended_unrewritten_by_the_host() {
         &settings,
     );
     assert_eq!(result, Ok(()));
-    let mut expected = b"<a href=\"https://edge.example/a\">a</a><p>te".to_vec();
-    expected.extend_from_slice(&PAGE[45..]);
+    let expected = rewritten_to_45_then_as_sent();
     assert_eq!(fake.body(), expected);
     assert!(fake.events().contains(&Event::Appended(expected.len())));
     let stop = record.cpu_budget.unwrap();
@@ -159,9 +172,7 @@ fn past_the_budget_the_rest_is_appended_unrewritten_by_the_host() {
 
 #[test]
 fn a_body_that_takes_no_append_gets_the_rest_copied_and_counted() {
-    let mut settings = Settings::defaults();
-    settings.cpu_budget_ms = 10;
-    VCPU.with(|c| c.set((0, 1_000)));
+    let settings = over_budget_after_the_first_chunk();
     let fake = Fake::default();
     let (first, rest) = PAGE.split_at(45);
     let (mid, last) = rest.split_at(10);
@@ -172,8 +183,7 @@ fn a_body_that_takes_no_append_gets_the_rest_copied_and_counted() {
         &settings,
     );
     assert_eq!(result, Ok(()));
-    let mut expected = b"<a href=\"https://edge.example/a\">a</a><p>te".to_vec();
-    expected.extend_from_slice(&PAGE[45..]);
+    let expected = rewritten_to_45_then_as_sent();
     assert_eq!(fake.body(), expected);
     assert_eq!(record.cpu_budget.map(|s| s.rest), Some("copy"));
     assert_eq!(
