@@ -6,22 +6,16 @@
 use std::io;
 use std::time::Duration;
 
-use fastly::cache::core::{Found, Transaction};
+use fastly::cache::core::Transaction;
 use fastly::http::body::StreamingBody;
 use fastly::http::header::CONTENT_LENGTH;
 use fastly::http::purge::purge_surrogate_key;
 use fastly::http::{FramingHeadersMode, HeaderName, HeaderValue};
 use fastly::Response;
-use sluice_core::cache::inserter::{self, CacheWrite, Insert, InsertFailed};
-use sluice_core::cache::StoredHead;
+use sluice_core::cache::inserter::{CacheWrite, Insert, InsertFailed};
 
 /// Fastly's core cache.
 pub struct FastlyCache;
-
-/// A miss this request fills, with the stale entry stale-if-error may serve.
-pub type Fill = inserter::Fill<FastlyCache, (Found, StoredHead)>;
-/// The committer that inserts and streams back.
-pub type Inserter = inserter::Inserter<FastlyCache>;
 
 impl CacheWrite for FastlyCache {
     type Txn = Transaction;

@@ -72,6 +72,7 @@ impl Commit for ToClient {
 
 impl Planned for ToClient {
     fn planned(head: &ResponseHead) -> (Self, Response) {
-        (ToClient, super::message::planned_head(head))
+        let headers = head.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+        (ToClient, super::message::response(head.status, headers))
     }
 }

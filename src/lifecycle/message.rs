@@ -5,7 +5,6 @@ use fastly::http::{HeaderName, HeaderValue, StatusCode};
 use fastly::{Body, Request, Response};
 use http::HeaderMap;
 use sluice_core::page::Platform;
-use sluice_core::stream::ResponseHead;
 
 /// A response's head as plain `http` parts, and its body handle.
 pub struct Parts {
@@ -47,19 +46,23 @@ impl Parts {
     }
 }
 
-/// The client response a planned stream's session asked for. Sessions
-/// emit sanitised names and values; anything the HTTP types still refuse
-/// is dropped and logged, never a panic.
-pub fn planned_head(head: &ResponseHead) -> Response {
-    let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK);
+/// A response from plain parts: a status and its headers in order. The
+/// parts come from the core (an entry's bytes, a session's head, an error
+/// answer); anything the HTTP types still refuse is dropped and logged,
+/// never a panic.
+pub fn response<'a>(
+    status: u16,
+    headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut resp = Response::from_status(status);
-    for (name, value) in &head.headers {
+    for (name, value) in headers {
         match (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
+            HeaderValue::from_bytes(value),
         ) {
             (Ok(n), Ok(v)) => resp.append_header(n, v),
-            _ => log::warn!("dropping unrepresentable planned header {name:?}"),
+            _ => log::warn!("dropping an unrepresentable {name:?} header"),
         }
     }
     resp

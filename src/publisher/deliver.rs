@@ -7,13 +7,13 @@ use error_stack::Report;
 use fastly::http::{header, FramingHeadersMode, HeaderValue};
 use fastly::Response;
 use sluice_core::cache::delivery::{Outcome as Delivered, STRIP_FROM_CLIENT};
+use sluice_core::cache::flow::{self, OriginAnswer, Stored};
 use sluice_core::cache::NotStored;
 use sluice_core::http::{origin_response, PassReason};
 use sluice_core::page::{self, PageFacts, PagePlan};
 
-use super::identity::Visitor;
-use super::{server_timing, Page};
-use crate::cache::{self, Fill, Stored};
+use super::identity::{self, Visitor};
+use super::{server_timing, Before, Page};
 use crate::lifecycle::client::ToClient;
 use crate::lifecycle::error::report;
 use crate::lifecycle::message::{self, FastlyHead, Parts};
@@ -21,26 +21,42 @@ use crate::lifecycle::{Cx, EdgeError, Outcome};
 
 /// Plans the origin's answer and sends it in the chosen mode.
 pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>> {
-    let Page { mut origin, .. } = page;
-    let (visitor, fill, delivered) = (page.before.visitor, page.before.fill, page.before.delivered);
+    let Page {
+        mut origin, before, ..
+    } = page;
     let facts = PageFacts {
         status: origin.status(),
         is_head: cx.view.is_head,
-        raw: page.before.raw,
-        path: &page.path,
-        client_accept_encoding: page.client_accept_encoding.as_deref(),
+        raw: before.raw,
+        path: &before.path,
+        client_accept_encoding: before.accept_encoding(),
     };
     let (how, input, output) =
         match page::plan(&origin.head.headers, facts, page.rules, cx.settings) {
             PagePlan::Rewrite { how, input, output } => (how, input, output),
-            PagePlan::PassThrough(reason) => {
-                return Ok(pass_through(origin, reason, fill, &visitor, delivered, cx))
-            }
+            PagePlan::PassThrough(reason) => return Ok(pass_through(origin, reason, before, cx)),
         };
     // The cache decides on the origin's head as it came (its length
     // included), before the rewritten body's headers and the visitor's part.
-    let stored =
-        fill.map(|fill| cache::decide(fill, &origin, page.authorized, input, &page.path, cx));
+    let authorized = before.authorized();
+    let Before {
+        visitor,
+        fill,
+        delivered,
+        path,
+        ..
+    } = before;
+    let stored = fill.map(|fill| {
+        let (status, headers) = (origin.status(), &origin.head.headers);
+        let answer = OriginAnswer {
+            status,
+            headers,
+            authorized,
+            input,
+            path: &path,
+        };
+        flow::decide(fill, answer, identity::random, cx)
+    });
     origin_response::for_rewritten_body(
         &mut origin.head.headers,
         output.encoding,
@@ -86,17 +102,10 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
 
 /// Hands the origin's body handle to the host untouched (no byte enters
 /// the guest); an entry this request owed the cache is left unfilled.
-fn pass_through(
-    mut origin: Parts,
-    reason: PassReason,
-    fill: Option<Fill>,
-    visitor: &Visitor,
-    delivered: Delivered,
-    cx: &mut Cx<'_>,
-) -> Outcome {
-    let delivered = match fill {
-        Some(fill) => cache::not_stored(fill, NotStored::NotRewritten, origin.status(), cx),
-        None => delivered,
+fn pass_through(mut origin: Parts, reason: PassReason, before: Before, cx: &mut Cx<'_>) -> Outcome {
+    let delivered = match before.fill {
+        Some(fill) => flow::not_stored(fill, NotStored::NotRewritten, origin.status(), cx),
+        None => before.delivered,
     };
     server_timing(&mut origin, cx, "passthrough");
     cx.record.mode = "passthrough";
@@ -105,12 +114,8 @@ fn pass_through(
         origin.head.headers.remove(*name);
     }
     let mut resp = origin.into_response();
-    decorate(
-        &mut resp,
-        visitor,
-        delivered,
-        cx.settings.synthetic_id_max_age,
-    );
+    let max_age = cx.settings.synthetic_id_max_age;
+    decorate(&mut resp, &before.visitor, delivered, max_age);
     if cx.view.is_head {
         // The body is empty, so automatic framing would drop the origin's
         // Content-Length; HEAD must report the GET length.
@@ -126,7 +131,7 @@ fn pass_through(
 /// The per-request part of a head: the visitor's cookie and what the
 /// cache did.
 fn decorate(resp: &mut Response, visitor: &Visitor, delivered: Delivered, max_age: u64) {
-    super::identity::decorate(visitor, resp, max_age);
+    identity::decorate(visitor, resp, max_age);
     for (name, value) in delivered.headers() {
         if let Ok(v) = HeaderValue::from_str(&value) {
             resp.append_header(name, v);

@@ -27,12 +27,14 @@ pub fn identify(req: &Request, cx: &mut Cx<'_>) -> Result<Visitor, Report<EdgeEr
         .map_err(|e| Report::new(EdgeError::Config(e.to_string())))?;
     cx.record.synthetic_id = Some(if signer.is_some() { "on" } else { "off" });
     let cookies = message::header_all(req, header::COOKIE.as_str());
-    let random = || {
-        let mut random = [0u8; 16];
-        getrandom::fill(&mut random).ok().map(|()| random)
-    };
     Visitor::identify(signer.as_ref(), cookies, random)
         .ok_or_else(|| Report::new(EdgeError::Internal).attach("getrandom failed"))
+}
+
+/// 16 random bytes (an ID, a fill key), or `None` when the host has none.
+pub fn random() -> Option<[u8; 16]> {
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).ok().map(|()| random)
 }
 
 /// Adds the visitor's part to a response about to go out.

@@ -13,6 +13,11 @@ mod send;
 use error_stack::Report;
 use fastly::http::header;
 use fastly::Request;
+use sluice_core::cache::delivery::Outcome as Delivered;
+use sluice_core::cache::flow;
+use sluice_core::cache::freshness::origin_failed;
+use sluice_core::cache::NotStored;
+use sluice_core::http::headers::first;
 use sluice_core::http::{origin_request, origin_response};
 use sluice_core::rewrite::{raw_origin_target, RewriteRules};
 use sluice_core::stream::{self, Strategy};
@@ -21,9 +26,6 @@ use crate::cache::{self, Cached, Fill};
 use crate::lifecycle::message::{self, Parts};
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 use identity::Visitor;
-use sluice_core::cache::delivery::Outcome as Delivered;
-use sluice_core::cache::freshness::origin_failed;
-use sluice_core::cache::NotStored;
 
 pub use deliver::deliver;
 
@@ -36,14 +38,7 @@ pub struct Page {
     pub origin: Parts,
     /// The rewrite rules for this request's edge host.
     pub rules: RewriteRules,
-    /// The client's `Accept-Encoding`, for the output choice.
-    pub client_accept_encoding: Option<String>,
-    /// The request path, for the buffered-path decision and the entry's
-    /// path key.
-    pub path: String,
-    /// The client request carried `Authorization` (the cache policy).
-    pub authorized: bool,
-    /// The visitor, the fill and what the cache did, from before.
+    /// What the publisher knew before the origin answered.
     pub before: Before,
 }
 
@@ -59,21 +54,65 @@ pub enum Fetched {
     Answered(Outcome),
 }
 
+/// The publisher's state before the origin.
+// One value per request, never moved in a loop: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Prepared {
+    /// The edge cache answered.
+    Answered(Outcome),
+    /// The origin must answer.
+    Fetch(Before),
+}
+
+/// What the publisher knows before the origin answers.
+pub struct Before {
+    /// The client's headers, which the origin request is made from.
+    pub headers: http::HeaderMap,
+    /// The request path, for the buffered-path decision and the entry's
+    /// path key.
+    pub path: String,
+    /// The visitor.
+    pub visitor: Visitor,
+    /// The cache entry this request fills, if it must.
+    pub fill: Option<Fill>,
+    /// What the response will say the cache did.
+    pub delivered: Delivered,
+    /// An SRI-pinned resource's raw URL: the answer passes through.
+    pub raw: bool,
+}
+
+impl Before {
+    /// The client request carried `Authorization` (the cache policy).
+    pub fn authorized(&self) -> bool {
+        self.headers.contains_key(header::AUTHORIZATION)
+    }
+
+    /// The client's `Accept-Encoding`, for the output choice.
+    pub fn accept_encoding(&self) -> Option<&str> {
+        first(&self.headers, header::ACCEPT_ENCODING.as_str())
+    }
+}
+
 /// What the publisher does before the origin: take an SRI-pinned
 /// resource's raw URL back to the origin's path, identify the visitor and
 /// ask the edge cache.
 pub fn prepare(req: &mut Request, cx: &mut Cx<'_>) -> Result<Prepared, Report<EdgeError>> {
     let raw = take_raw_prefix(req);
     let visitor = identity::identify(req, cx)?;
-    Ok(match cache::lookup(req, &visitor, cx) {
-        Cached::Answered(outcome) => Prepared::Answered(outcome),
-        Cached::Fetch { fill, delivered } => Prepared::Fetch(Before {
-            visitor,
-            fill,
-            delivered,
-            raw,
-        }),
-    })
+    let headers = message::request_headers(req);
+    let (fill, delivered) = match cache::lookup(req, &headers, &visitor, cx) {
+        Cached::Answered(outcome) => return Ok(Prepared::Answered(outcome)),
+        Cached::Fetch(fill, delivered) => (fill, delivered),
+    };
+    let path = req.get_path().to_owned();
+    Ok(Prepared::Fetch(Before {
+        headers,
+        path,
+        visitor,
+        fill,
+        delivered,
+        raw,
+    }))
 }
 
 /// `/_sluice-raw/path?q` (a URL the HTML stage wrote for a resource
@@ -90,41 +129,16 @@ fn take_raw_prefix(req: &mut Request) -> bool {
     true
 }
 
-/// The publisher's state before the origin.
-// One value per request, never moved in a loop: boxing buys nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Prepared {
-    /// The edge cache answered.
-    Answered(Outcome),
-    /// The origin must answer.
-    Fetch(Before),
-}
-
-/// What the publisher knows before the origin answers.
-pub struct Before {
-    /// The visitor.
-    pub visitor: Visitor,
-    /// The cache entry this request fills, if it must.
-    pub fill: Option<Fill>,
-    /// What the response will say the cache did.
-    pub delivered: Delivered,
-    /// An SRI-pinned resource's raw URL: the answer passes through.
-    pub raw: bool,
-}
-
 /// Sends the client request to the origin and applies the head policy.
 pub fn fetch(
     mut req: Request,
     mut before: Before,
     cx: &mut Cx<'_>,
 ) -> Result<Fetched, Report<EdgeError>> {
-    let authorized = req.contains_header(header::AUTHORIZATION);
-    let client_accept_encoding = message::header(&req, header::ACCEPT_ENCODING).map(str::to_owned);
-    let path = req.get_path().to_owned();
     let (hosts, view) = (&cx.settings.rewrite_hosts, &cx.view);
     let rules = RewriteRules::new(hosts, view.scheme, &view.authority)
         .map_err(|e| Report::new(EdgeError::Config(format!("rewrite rules: {e}"))))?;
-    let mut headers = message::request_headers(&req);
+    let mut headers = before.headers.clone();
     let filling = before.fill.is_some();
     origin_request::prepare(&mut headers, view, before.visitor.id.as_deref(), filling);
     // Fastly's read-through cache would only hold the origin's bytes
@@ -141,7 +155,7 @@ pub fn fetch(
     if let Some((found, head)) = stale {
         log::warn!("the origin failed a refresh; serving the stale entry");
         let delivered = Delivered::Stale { age: found.age() };
-        let answered = cache::serve_found(&found, &head, delivered, None, &before.visitor, cx);
+        let answered = cache::serve(&found, &head, delivered, false, &before.visitor, cx);
         return answered.map(Fetched::Answered);
     }
     let mut origin = Parts::of(sent?);
@@ -151,19 +165,14 @@ pub fn fetch(
     // backend's response, never on a client request.
     let content_type = origin.header(header::CONTENT_TYPE.as_str());
     let Some(strategy) = stream::detect(content_type, origin.status(), cx.view.is_head) else {
-        let (origin, rules, before) = (origin, rules, before);
-        let page = Page {
+        return Ok(Fetched::Page(Page {
             origin,
             rules,
-            client_accept_encoding,
-            path,
-            authorized,
             before,
-        };
-        return Ok(Fetched::Page(page));
+        }));
     };
     if let Some(fill) = before.fill {
-        cache::not_stored(fill, NotStored::NotRewritten, origin.status(), cx);
+        flow::not_stored(fill, NotStored::NotRewritten, origin.status(), cx);
     }
     server_timing(&mut origin, cx, "plan");
     let visitor = &before.visitor;

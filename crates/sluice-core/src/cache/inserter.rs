@@ -280,4 +280,4 @@ impl<B, R> Append<R> for FillBody<B> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -19,27 +19,20 @@
 //! | [`conditional`] | `304` answers from a cached entry |
 //! | [`delivery`] | `X-Cache`, `Age`, `Server-Timing` on the way out |
 //! | [`purge`] | the authenticated `POST /_sluice/purge` route |
+//! | [`found`] | what a lookup's answer becomes, and a found entry's head |
+//! | [`inserter`] | the fill's committer: insert at the first byte, stream back, purge a broken fill |
+//! | [`flow`] | one request's steps over the platform cache: look up, then store or pass |
 //!
-//! How the adapter uses it (see docs/ARCHITECTURE.md, "Edge cache"):
-//!
-//! ```text
-//! plan = request::plan(..)                 Bypass → today's path
-//! key  = CacheKey::derive(..); hdrs = vary::lookup_headers(..)
-//! Transaction::lookup(key).header(hdrs..)  (ReadOnly: core::lookup)
-//! found → stored_head::decode(user_metadata)
-//!     Pass marker → pass | Response → freshness::on_found(..)
-//!     Hit/ServeStale → conditional::evaluate → 304 | head + to_stream() → send_to_client
-//! must insert → origin (request::STRIP_ON_FILL) → classify → policy::decide(origin head)
-//!     DoNotStore(r) → r.hit_for_pass() ? insert marker (encode_pass) : cancel; pass
-//!     Store(s) → StoredHead::from_response(..) + EntryKeys::new(..) → insert
-//!         (vary_by only if non-empty) → pipeline writes client + cache body
-//!         (FillBudget) → finish; fault → abandon + purge fill key
-//! ```
+//! The adapter implements [`flow::CacheRead`] and [`inserter::CacheWrite`]
+//! with Fastly's calls; [`flow`] and [`inserter`] run every step over
+//! them, natively tested against a recording fake (docs/ARCHITECTURE.md,
+//! "Edge cache").
 
 pub mod conditional;
 pub mod delivery;
 mod directives;
 pub mod fill;
+pub mod flow;
 pub mod found;
 pub mod freshness;
 pub mod inserter;

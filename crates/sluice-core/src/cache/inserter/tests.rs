@@ -16,20 +16,20 @@ thread_local! {
     static REFUSE: RefCell<Option<bool>> = const { RefCell::new(None) };
 }
 
-fn log(line: String) {
+pub(crate) fn log(line: String) {
     LOG.with(|l| l.borrow_mut().push(line));
 }
 
-fn take_log() -> Vec<String> {
+pub(crate) fn take_log() -> Vec<String> {
     LOG.with(|l| std::mem::take(&mut *l.borrow_mut()))
 }
 
 /// A head: status and headers.
 #[derive(Debug, Clone)]
-struct Head(u16, Vec<(String, Vec<u8>)>);
+pub(crate) struct Head(pub(crate) u16, pub(crate) Vec<(String, Vec<u8>)>);
 
 /// A body that logs what it is written as it is finished or abandoned.
-struct Body(&'static str, Vec<u8>);
+pub(crate) struct Body(&'static str, Vec<u8>);
 
 impl Write for Body {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -41,7 +41,7 @@ impl Write for Body {
     }
 }
 
-struct Fake;
+pub(crate) struct Fake;
 
 impl CacheWrite for Fake {
     type Txn = ();
