@@ -29,19 +29,15 @@ pub fn secret(name: &str) -> Option<Vec<u8>> {
     secret.try_plaintext().ok().map(|b| b.to_vec())
 }
 
-/// A secret that must be text (keys, digest lists).
-pub fn secret_text(name: &str) -> Option<String> {
-    secret(name).and_then(|b| String::from_utf8(b).ok())
-}
-
-/// A secret parsed by `parse`, or `None` when it is missing or malformed
+/// A text secret (a key, a digest list) parsed by `parse`, or `None` when
+/// it is missing or malformed
 /// (logged, never echoed): a feature whose secret is broken rejects
 /// everyone rather than failing open.
 pub fn parsed_secret<T, E: std::fmt::Display>(
     name: &str,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Option<T> {
-    let text = secret_text(name)?;
+    let text = String::from_utf8(secret(name)?).ok()?;
     parse(&text)
         .map_err(|e| log::error!("secret {name} is malformed: {e}"))
         .ok()

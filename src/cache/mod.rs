@@ -10,6 +10,8 @@
 
 mod fill;
 
+use std::ops::ControlFlow;
+
 use error_stack::Report;
 use fastly::cache::core::{self, CacheKey, Found, Transaction};
 use fastly::http::{header, FramingHeadersMode, HeaderName, HeaderValue};
@@ -30,21 +32,16 @@ use crate::publisher::identity::{self, Visitor};
 /// A miss this request fills.
 pub type Fill = EdgeFill<FastlyCache>;
 
-/// What the cache did with a request.
-// One value per request, never moved in a loop: boxing buys nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Cached {
-    /// Answered from the cache.
-    Answered(Outcome),
-    /// Go to the origin; with the fill this request owes the cache, and
-    /// what the response will say it was (`MISS` or `PASS`).
-    Fetch(Option<Fill>, Delivered),
-}
-
-/// Looks the request up; a found entry is answered here. An entry that
-/// cannot be read is the cache's fault, never the client's: the request
-/// goes to the origin.
-pub fn lookup(req: &Request, headers: &HeaderMap, visitor: &Visitor, cx: &mut Cx<'_>) -> Cached {
+/// Looks the request up: `Break` with the answer from a found entry, or
+/// `Continue` to the origin with the fill this request owes the cache (if
+/// any) and what the response will say the cache did. An entry that cannot
+/// be read is the cache's fault, never the client's: it goes to the origin.
+pub fn lookup(
+    req: &Request,
+    headers: &HeaderMap,
+    visitor: &Visitor,
+    cx: &mut Cx<'_>,
+) -> ControlFlow<Outcome, (Option<Fill>, Delivered)> {
     let of = LookupOf {
         method: req.get_method_str(),
         path: req.get_path(),
@@ -52,7 +49,7 @@ pub fn lookup(req: &Request, headers: &HeaderMap, visitor: &Visitor, cx: &mut Cx
         headers,
     };
     let (found, head, delivered, not_modified) = match flow::lookup::<FastlyCache>(of, cx) {
-        Looked::Fetch { fill, delivered } => return Cached::Fetch(fill, delivered),
+        Looked::Fetch { fill, delivered } => return ControlFlow::Continue((fill, delivered)),
         Looked::Serve {
             found,
             head,
@@ -61,12 +58,12 @@ pub fn lookup(req: &Request, headers: &HeaderMap, visitor: &Visitor, cx: &mut Cx
         } => (found, head, delivered, not_modified),
     };
     match serve(&found, &head, delivered, not_modified, visitor, cx) {
-        Ok(outcome) => Cached::Answered(outcome),
+        Ok(outcome) => ControlFlow::Break(outcome),
         Err(report) => {
             log::error!("reading a cache entry failed, going to the origin: {report:?}");
             let delivered = Delivered::Pass(PassReason::Bypass("read_error"));
             flow::note(cx, delivered);
-            Cached::Fetch(None, delivered)
+            ControlFlow::Continue((None, delivered))
         }
     }
 }

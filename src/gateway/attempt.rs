@@ -9,7 +9,7 @@ use error_stack::Report;
 use fastly::http::HeaderValue;
 use fastly::{Backend as FastlyBackend, Request};
 use sluice_core::ai::auth::ProviderKey;
-use sluice_core::ai::drive::{relay_events, run_attempts, Attempted, Relayed};
+use sluice_core::ai::drive::{on_head, relay_events, run_attempts, Attempted, OnHead, Relayed};
 use sluice_core::ai::fallback::{Backend, Failure, RetryPolicy};
 use sluice_core::ai::provider_headers;
 use sluice_core::ai::relay::{RelayConfig, SseRelay};
@@ -35,7 +35,7 @@ pub fn run(
     let policy = RetryPolicy::default()
         .with_max_attempts(cx.settings.ai_max_attempts)
         .with_initial_backoff(Duration::from_millis(cx.settings.ai_backoff_ms));
-    let fallback_configured = FastlyBackend::from_name("llm_fallback").is_ok_and(|b| b.exists());
+    let fallback = FastlyBackend::from_name(Backend::Fallback.name()).is_ok_and(|b| b.exists());
     let mut authorization = HeaderValue::from_str(provider.authorization_value())
         .map_err(|_| api(ApiError::bad_gateway()).attach("provider key is not a header value"))?;
     authorization.set_sensitive(true);
@@ -44,11 +44,8 @@ pub fn run(
         &authorization,
         route.has_json_body(),
     );
-    let answered = run_attempts(&policy, fallback_configured, std::thread::sleep, |n, to| {
-        let name = match to {
-            Backend::Primary => "llm",
-            Backend::Fallback => "llm_fallback",
-        };
+    let answered = run_attempts(&policy, fallback, std::thread::sleep, |n, to| {
+        let name = to.name();
         (cx.record.backend, cx.record.attempts) = (Some(name), n);
         let mut req = Request::new(
             client.get_method().clone(),
@@ -60,11 +57,9 @@ pub fn run(
         }
         match backend::send(req, name, None) {
             Ok(resp) => respond(Parts::of(resp), prepared, floor, cx),
-            Err(report) => Ok(Attempted::Failed(match report.current_context() {
-                EdgeError::OriginTimeout => Failure::Timeout,
-                EdgeError::OriginInvalid => Failure::Read,
-                _ => Failure::Connect,
-            })),
+            Err(report) => Ok(Attempted::Failed(
+                report.current_context().attempt_failure(),
+            )),
         }
     })?;
     answered.map_err(|gave_up| {
@@ -81,22 +76,14 @@ fn respond(
     cx: &mut Cx<'_>,
 ) -> Result<Attempted<Result<Outcome, Report<EdgeError>>>, Report<EdgeError>> {
     provider_headers::client_response(&mut resp.head.headers);
-    let status = resp.status();
-    if let Some(failure) = Failure::from_status(status) {
-        if failure.is_retryable() {
-            return Ok(Attempted::Failed(failure));
+    match on_head(resp.status(), prepared.stream || floor) {
+        OnHead::Retry(failure) => return Ok(Attempted::Failed(failure)),
+        OnHead::KeyRefused => {
+            let why = format!("the provider rejected the provider key ({})", resp.status());
+            return Err(api(ApiError::bad_gateway()).attach(why));
         }
-        // Authentication failures are the edge's to own: the provider
-        // refused the provider key, not the client's.
-        if status == 401 || status == 403 {
-            return Err(api(ApiError::bad_gateway())
-                .attach(format!("the provider rejected the provider key ({status})")));
-        }
-        // The request's own fault: the provider's error goes through.
-        return Ok(Attempted::Done(Ok(Outcome::Respond(resp.into_response()))));
-    }
-    if !prepared.stream && !floor {
-        return Ok(Attempted::Done(Ok(Outcome::Respond(resp.into_response()))));
+        OnHead::Pass => return Ok(Attempted::Done(Ok(Outcome::Respond(resp.into_response())))),
+        OnHead::Stream => {}
     }
     provider_headers::event_stream(&mut resp.head.headers);
     let (head, mut upstream) = resp.into_head_and_body();

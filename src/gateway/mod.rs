@@ -30,34 +30,29 @@ pub const PROVIDER_KEY: &str = "llm_api_key";
 #[cfg(feature = "bench-routes")]
 const RELAY_FLOOR: &str = "/__relay";
 
-/// A request the gateway owns: its routes, and whether it is the relay
-/// floor (benchmark builds only).
+/// A request the gateway owns: the route it matched (or the error it is
+/// answered with), and whether it is the relay floor (benchmark builds
+/// only).
 pub struct Claim {
-    routes: Routes,
+    matched: RouteMatch,
     floor: bool,
 }
 
 /// Decides whether the gateway owns this request.
 pub fn claims(req: &Request, settings: &Settings) -> Option<Claim> {
     let routes = Routes::new().with_prefix(&settings.ai_prefix).ok()?;
-    let method = req.get_method_str();
+    let (method, path) = (req.get_method_str(), req.get_path());
     #[cfg(feature = "bench-routes")]
-    if let Some(rest) = req.get_path().strip_prefix(RELAY_FLOOR) {
-        let claimed = !matches!(routes.match_request(method, rest), RouteMatch::NotGateway);
-        if settings.ai_relay_floor && claimed {
-            return Some(Claim {
-                routes,
-                floor: true,
-            });
+    if let Some(rest) = path.strip_prefix(RELAY_FLOOR) {
+        let matched = routes.match_request(method, rest);
+        if settings.ai_relay_floor && matched != RouteMatch::NotGateway {
+            let floor = true;
+            return Some(Claim { matched, floor });
         }
     }
-    match routes.match_request(method, req.get_path()) {
-        RouteMatch::NotGateway => None,
-        _ => Some(Claim {
-            routes,
-            floor: false,
-        }),
-    }
+    let matched = routes.match_request(method, path);
+    let floor = false;
+    (matched != RouteMatch::NotGateway).then_some(Claim { matched, floor })
 }
 
 /// An OpenAI-style failure.
@@ -73,13 +68,7 @@ pub fn handle(
 ) -> Result<Outcome, Report<EdgeError>> {
     cx.style = Style::OpenAi;
     cx.record.mode = "ai";
-    let path = req.get_path();
-    #[cfg(feature = "bench-routes")]
-    let path = match claim.floor {
-        true => path.strip_prefix(RELAY_FLOOR).unwrap_or(path),
-        false => path,
-    };
-    let route = match claim.routes.match_request(req.get_method_str(), path) {
+    let route = match claim.matched {
         RouteMatch::Matched(route) => route,
         other => return Err(api(other.error().unwrap_or_else(ApiError::not_found))),
     };
@@ -91,12 +80,10 @@ pub fn handle(
     if keys.is_none_or(|k| k.authorize(presented).is_err()) {
         return Err(api(ApiError::invalid_api_key()));
     }
-    let provider = stores::secret_text(PROVIDER_KEY)
-        .and_then(|s| ProviderKey::parse(&s).ok())
-        .ok_or_else(|| {
-            api(ApiError::bad_gateway())
-                .attach(format!("secret {PROVIDER_KEY} is missing or malformed"))
-        })?;
+    let provider = stores::parsed_secret(PROVIDER_KEY, ProviderKey::parse).ok_or_else(|| {
+        api(ApiError::bad_gateway())
+            .attach(format!("secret {PROVIDER_KEY} is missing or malformed"))
+    })?;
 
     let limits = RequestLimits::default().with_max_body_bytes(cx.settings.ai_max_body_bytes);
     let declared =

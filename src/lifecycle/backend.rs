@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use error_stack::{Report, ResultExt};
 use fastly::http::request::{PollResult, SendError, SendErrorCause};
-use fastly::{Body, Request, Response};
+use fastly::{Request, Response};
 
 use super::error::{report, EdgeError};
 use sluice_core::pump;
@@ -83,11 +83,4 @@ pub fn send_counted(
         .change_context(EdgeError::OriginUnreachable)
         .attach("finishing the upload")?;
     pending.wait().map_err(|e| send_error(backend, &e))
-}
-
-/// Reads at most `cap + 1` bytes of a backend body (see
-/// [`pump::read_capped`]); a broken body is the origin's failure.
-pub fn read_capped(body: &mut Body, cap: usize) -> Result<Vec<u8>, Report<EdgeError>> {
-    pump::read_capped(body, cap)
-        .map_err(|e| Report::new(EdgeError::OriginRead).attach(e.to_string()))
 }

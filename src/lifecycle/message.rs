@@ -93,54 +93,28 @@ pub fn header(req: &Request, name: HeaderName) -> Option<&str> {
     req.get_header(name).and_then(|v| v.to_str().ok())
 }
 
-/// Every value of a request header that is text.
-pub fn header_all<'a>(req: &'a Request, name: &str) -> Vec<&'a str> {
-    match HeaderName::from_bytes(name.as_bytes()) {
-        Ok(name) => req
-            .get_header_all(name)
-            .filter_map(|v| v.to_str().ok())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// A response header's first value as text (see [`header`]).
-pub fn response_header(resp: &Response, name: HeaderName) -> Option<&str> {
-    resp.get_header(name).and_then(|v| v.to_str().ok())
-}
-
-/// Every text value of a response header, owned (so the head can be
-/// edited while they are used).
-pub fn response_header_all(resp: &Response, name: &str) -> Vec<String> {
-    resp.get_header_all(name)
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect()
-}
-
-/// Replaces a response header's values; a value the HTTP types refuse is
-/// dropped and logged, never a panic.
-pub fn set_all(resp: &mut Response, name: &str, values: &[String]) {
-    resp.remove_header(name);
-    for value in values {
-        match HeaderValue::from_str(value) {
-            Ok(v) => resp.append_header(name, v),
-            Err(_) => log::warn!("dropping an unrepresentable {name} value"),
-        }
-    }
-}
-
 /// Fastly's response head, for the core's rewrite driver.
 pub struct FastlyHead;
 
 impl Platform for FastlyHead {
     type Head = Response;
 
+    /// Owned, so the head can be edited while they are used.
     fn values(head: &Response, name: &str) -> Vec<String> {
-        response_header_all(head, name)
+        (head.get_header_all(name))
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
     }
 
+    /// A value the HTTP types refuse is dropped and logged, never a panic.
     fn set_all(head: &mut Response, name: &str, values: &[String]) {
-        set_all(head, name, values);
+        head.remove_header(name);
+        for value in values {
+            match HeaderValue::from_str(value) {
+                Ok(v) => head.append_header(name, v),
+                Err(_) => log::warn!("dropping an unrepresentable {name} value"),
+            }
+        }
     }
 
     /// An unreadable clock reads as no time spent (the budget then never

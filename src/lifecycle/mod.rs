@@ -74,21 +74,16 @@ pub fn serve(
     started: Instant,
     handle: impl FnOnce(Request, &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>>,
 ) -> Option<Response> {
-    let settings = stores::load_settings();
-    init_logging(settings.as_ref().map_or(LogLevel::Info, |s| s.log_level));
+    let loaded = stores::load_settings();
+    init_logging(loaded.as_ref().map_or(LogLevel::Info, |s| s.log_level));
     let record = AccessRecord::for_request(req.get_method_str(), req.get_path());
-    let defaults;
-    let (settings, result) = match settings {
-        Ok(ref s) => (s, None),
-        Err(e) => {
-            defaults = Settings::defaults();
-            let report = Report::new(EdgeError::Config(e.to_string()));
-            (&defaults, Some(Err(report)))
-        }
+    let (settings, failed) = match loaded {
+        Ok(settings) => (settings, None),
+        Err(e) => (Settings::defaults(), Some(EdgeError::Config(e.to_string()))),
     };
-    let mut cx = Cx::new(started, settings, client_view(&req), record);
-    let result = match result {
-        Some(failed) => failed,
+    let mut cx = Cx::new(started, &settings, client_view(&req), record);
+    let result = match failed {
+        Some(error) => Err(Report::new(error)),
         None => handle(req, &mut cx),
     };
     close(cx, result)

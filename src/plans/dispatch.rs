@@ -10,11 +10,12 @@ use error_stack::Report;
 use fastly::http::{header, Method};
 use fastly::Request;
 use sluice_core::edge_error::EdgeFault;
+use sluice_core::pump;
 use sluice_core::stream::dispatch::{DispatchSession, HttpCall, StepFailure};
-use sluice_core::stream::drive::{run_dispatch, DispatchHost};
+use sluice_core::stream::drive::{ms_since, run_dispatch, DispatchHost};
 
-use super::{downstream, now_ms, plan_error};
-use crate::lifecycle::backend::{read_capped, send};
+use super::{downstream, failed};
+use crate::lifecycle::backend::send;
 use crate::lifecycle::client::ToClient;
 use crate::lifecycle::error::report;
 use crate::lifecycle::message::Parts;
@@ -25,12 +26,12 @@ use crate::publisher::BACKEND;
 pub fn run(mut origin: Parts, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>> {
     cx.record.mode = "dispatch";
     let limits = cx.settings.dispatch_limits;
-    let open = read_capped(&mut origin.body, limits.max_message_bytes)
-        .map_err(|r| super::failed(cx, "upstream_read", r))?;
+    let open = pump::read_capped(&mut origin.body, limits.max_message_bytes)
+        .map_err(|e| failed(cx, "upstream_read", e))?;
     drop(origin);
     let started = Instant::now();
-    let mut session = DispatchSession::open(&open, limits, now_ms(started))
-        .map_err(|e| super::failed(cx, e.class().as_str(), plan_error("plan_invalid", e)))?;
+    let mut session = DispatchSession::open(&open, limits, ms_since(started))
+        .map_err(|e| failed(cx, e.class().as_str(), e))?;
     let mut down = downstream(cx);
     let end = run_dispatch(&mut session, &mut Host { cx, started }, &mut down);
     cx.record.plan = Some(end.detail);
@@ -47,7 +48,7 @@ impl DispatchHost for Host<'_, '_> {
     type Client = ToClient;
 
     fn now_ms(&self) -> u64 {
-        now_ms(self.started)
+        ms_since(self.started)
     }
 
     fn sleep(&mut self, ms: u64) {
@@ -57,11 +58,7 @@ impl DispatchHost for Host<'_, '_> {
     fn step(&mut self, call: &HttpCall) -> Result<(u16, Vec<u8>), StepFailure> {
         call_origin(call).map_err(|report| {
             log::warn!("dispatch step failed, the session decides on a retry: {report:?}");
-            match report.current_context() {
-                EdgeError::OriginTimeout => StepFailure::Timeout,
-                EdgeError::OriginRead => StepFailure::Read(report.to_string()),
-                _ => StepFailure::Connect(report.to_string()),
-            }
+            report.current_context().step_failure(report.to_string())
         })
     }
 
@@ -90,5 +87,7 @@ fn call_origin(call: &HttpCall) -> Result<(u16, Vec<u8>), Report<EdgeError>> {
         .with_body(call.body.clone());
     let mut resp = send(req, BACKEND, Some(Duration::from_millis(call.timeout_ms)))?;
     let status = resp.get_status().as_u16();
-    read_capped(&mut resp.take_body(), call.max_response_bytes).map(|b| (status, b))
+    let body = pump::read_capped(&mut resp.take_body(), call.max_response_bytes);
+    let body = body.map_err(|e| Report::new(EdgeError::OriginRead).attach(e.to_string()))?;
+    Ok((status, body))
 }

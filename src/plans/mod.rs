@@ -19,8 +19,6 @@ pub mod dispatch;
 pub mod hosted;
 pub mod upstream_plan;
 
-use std::time::Instant;
-
 use error_stack::Report;
 use sluice_core::sink::Downstream;
 
@@ -33,19 +31,10 @@ pub fn downstream(cx: &Cx<'_>) -> Downstream<ToClient> {
     Downstream::new(std::rc::Rc::clone(&cx.stats))
 }
 
-/// Milliseconds on the stream's monotonic clock.
-pub fn now_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A planned stream's failure with its class.
-pub fn plan_error(class: &str, detail: impl std::fmt::Display) -> Report<EdgeError> {
-    report(EdgeFault::plan(class, detail))
-}
-
-/// Records the class of a failure before the stream began and passes the
-/// report on with that class.
-pub fn failed(cx: &mut Cx<'_>, class: &str, report: Report<EdgeError>) -> Report<EdgeError> {
+/// A planned stream's failure before it began: its class goes on the
+/// access line and becomes the report's context (the status and
+/// `x-sluice-error-class`).
+pub fn failed(cx: &mut Cx<'_>, class: &str, detail: impl std::fmt::Display) -> Report<EdgeError> {
     cx.record.plan = Some(serde_json::json!({"class": class}));
-    report.change_context(EdgeError::Plan(class.to_owned()))
+    report(EdgeFault::plan(class, detail))
 }

@@ -13,12 +13,13 @@ use error_stack::Report;
 use fastly::backend::Backend;
 use fastly::http::{HeaderName, HeaderValue, Method};
 use fastly::Request;
-use sluice_core::stream::drive::{fail_upstream, feed_upstream, upstream_detail};
+use sluice_core::pump;
+use sluice_core::stream::drive::{fail_upstream, feed_upstream, ms_since, upstream_detail};
 use sluice_core::stream::plan::ValidatedPlan;
-use sluice_core::stream::{PlanError, UpstreamFailure};
+use sluice_core::stream::PlanError;
 
-use super::{downstream, failed, plan_error};
-use crate::lifecycle::backend::{read_capped, send};
+use super::{downstream, failed};
+use crate::lifecycle::backend::send;
 use crate::lifecycle::error::report;
 use crate::lifecycle::message::Parts;
 use crate::lifecycle::{Cx, EdgeError, Outcome};
@@ -27,30 +28,26 @@ use crate::lifecycle::{Cx, EdgeError, Outcome};
 pub fn run(mut origin: Parts, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>> {
     cx.record.mode = "upstream_plan";
     let policy = &cx.settings.plan_policy;
-    let bytes = read_capped(&mut origin.body, policy.max_plan_bytes())
-        .map_err(|r| failed(cx, "upstream_read", r))?;
+    let bytes = pump::read_capped(&mut origin.body, policy.max_plan_bytes())
+        .map_err(|e| failed(cx, "upstream_read", e))?;
     drop(origin);
     let plan = ValidatedPlan::parse(&bytes, &cx.settings.plan_policy).map_err(|e| {
         if let PlanError::BackendNotAllowed(name) = &e {
             log::warn!("upstream plan named backend {name:?}, which is not on plans.upstream_backends; refused");
         }
-        let class = e.class().as_str();
-        failed(cx, class, plan_error(class, e))
+        failed(cx, e.class().as_str(), e)
     })?;
     let request = plan.request();
     let req = match Backend::from_name(&request.backend) {
-        Ok(b) if b.exists() => build_request(&plan, &b)
-            .map_err(|e| failed(cx, "plan_invalid", plan_error("plan_invalid", e)))?,
+        Ok(b) if b.exists() => {
+            build_request(&plan, &b).map_err(|e| failed(cx, "plan_invalid", e))?
+        }
         _ => {
             let why = format!(
                 "allow-listed backend {:?} is not configured",
                 request.backend
             );
-            return Err(failed(
-                cx,
-                "upstream_connect",
-                plan_error("upstream_connect", why),
-            ));
+            return Err(failed(cx, "upstream_connect", why));
         }
     };
 
@@ -60,10 +57,9 @@ pub fn run(mut origin: Parts, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeErr
     let deadline = Duration::from_millis(plan.limits().first_byte_timeout_ms);
     let ended = match send(req, &request.backend, Some(deadline)) {
         Err(report) => {
-            let failure = match report.current_context() {
-                EdgeError::OriginTimeout => UpstreamFailure::Timeout,
-                _ => UpstreamFailure::Connect(report.to_string()),
-            };
+            let failure = report
+                .current_context()
+                .upstream_failure(report.to_string());
             fail_upstream(&mut session, failure, &mut down)
         }
         Ok(mut resp) => {
@@ -83,7 +79,7 @@ pub fn run(mut origin: Parts, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeErr
             ended
         }
     };
-    let upstream_ms = super::now_ms(started);
+    let upstream_ms = ms_since(started);
     let detail = upstream_detail(&request.backend, &session, upstream_ms, &ended);
     cx.record.plan = Some(detail);
     ended.map(|()| Outcome::Sent).map_err(report)

@@ -9,14 +9,16 @@ use fastly::Response;
 use sluice_core::cache::delivery::{Outcome as Delivered, STRIP_FROM_CLIENT};
 use sluice_core::cache::flow::{self, OriginAnswer, Stored};
 use sluice_core::cache::NotStored;
-use sluice_core::http::{origin_response, PassReason};
+use sluice_core::http::headers::first;
+use sluice_core::http::origin_response::{self, add_server_timing};
+use sluice_core::http::PassReason;
 use sluice_core::page::{self, PageFacts, PagePlan};
 
 use super::identity::{self, Visitor};
-use super::{server_timing, Before, Page};
+use super::{Before, Page};
 use crate::lifecycle::client::ToClient;
 use crate::lifecycle::error::report;
-use crate::lifecycle::message::{self, FastlyHead, Parts};
+use crate::lifecycle::message::{FastlyHead, Parts};
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 
 /// Plans the origin's answer and sends it in the chosen mode.
@@ -29,7 +31,7 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         is_head: cx.view.is_head,
         raw: before.raw,
         path: &before.path,
-        client_accept_encoding: before.accept_encoding(),
+        client_accept_encoding: first(&before.headers, "accept-encoding"),
     };
     let (how, input, output) =
         match page::plan(&origin.head.headers, facts, page.rules, cx.settings) {
@@ -38,7 +40,7 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         };
     // The cache decides on the origin's head as it came (its length
     // included), before the rewritten body's headers and the visitor's part.
-    let authorized = before.authorized();
+    let authorized = before.headers.contains_key(header::AUTHORIZATION);
     let Before {
         visitor,
         fill,
@@ -62,7 +64,7 @@ pub fn deliver(page: Page, cx: &mut Cx<'_>) -> Result<Outcome, Report<EdgeError>
         output.encoding,
         output.compress_hint,
     );
-    server_timing(&mut origin, cx, how.mode.as_str());
+    add_server_timing(&mut origin.head.headers, cx.elapsed_ms(), how.mode.as_str());
     for name in STRIP_FROM_CLIENT {
         origin.head.headers.remove(*name);
     }
@@ -107,12 +109,14 @@ fn pass_through(mut origin: Parts, reason: PassReason, before: Before, cx: &mut 
         Some(fill) => flow::not_stored(fill, NotStored::NotRewritten, origin.status(), cx),
         None => before.delivered,
     };
-    server_timing(&mut origin, cx, "passthrough");
+    add_server_timing(&mut origin.head.headers, cx.elapsed_ms(), "passthrough");
     cx.record.mode = "passthrough";
     cx.record.pass_reason = Some(reason.as_str());
     for name in STRIP_FROM_CLIENT {
         origin.head.headers.remove(*name);
     }
+    let length = origin.header(header::CONTENT_LENGTH.as_str());
+    let length = length.and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut resp = origin.into_response();
     let max_age = cx.settings.synthetic_id_max_age;
     decorate(&mut resp, &before.visitor, delivered, max_age);
@@ -121,9 +125,7 @@ fn pass_through(mut origin: Parts, reason: PassReason, before: Before, cx: &mut 
         // Content-Length; HEAD must report the GET length.
         resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
     } else {
-        cx.record.bytes_out = message::response_header(&resp, header::CONTENT_LENGTH)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        cx.record.bytes_out = length;
     }
     Outcome::Respond(resp)
 }

@@ -7,16 +7,18 @@
 
 use error_stack::Report;
 use fastly::http::{header, HeaderValue};
-use fastly::{Request, Response};
+use fastly::Response;
+use http::HeaderMap;
+use sluice_core::http::headers::values;
 pub use sluice_core::http::synthetic_id::Visitor;
 use sluice_core::settings::SYNTHETIC_ID_KEY;
 
-use crate::lifecycle::{message, Cx, EdgeError};
+use crate::lifecycle::{Cx, EdgeError};
 use crate::stores;
 
 /// Verifies or issues the visitor's ID, as `publisher.synthetic_id` says;
 /// the access line records whether IDs were on.
-pub fn identify(req: &Request, cx: &mut Cx<'_>) -> Result<Visitor, Report<EdgeError>> {
+pub fn identify(headers: &HeaderMap, cx: &mut Cx<'_>) -> Result<Visitor, Report<EdgeError>> {
     let mode = cx.settings.synthetic_id;
     let key = mode
         .needs_key()
@@ -26,7 +28,7 @@ pub fn identify(req: &Request, cx: &mut Cx<'_>) -> Result<Visitor, Report<EdgeEr
         .resolve(key.as_deref())
         .map_err(|e| Report::new(EdgeError::Config(e.to_string())))?;
     cx.record.synthetic_id = Some(if signer.is_some() { "on" } else { "off" });
-    let cookies = message::header_all(req, header::COOKIE.as_str());
+    let cookies = values(headers, header::COOKIE.as_str());
     Visitor::identify(signer.as_ref(), cookies, random)
         .ok_or_else(|| Report::new(EdgeError::Internal).attach("getrandom failed"))
 }

@@ -10,6 +10,8 @@ mod deliver;
 pub mod identity;
 mod send;
 
+use std::ops::ControlFlow;
+
 use error_stack::Report;
 use fastly::http::header;
 use fastly::Request;
@@ -17,12 +19,11 @@ use sluice_core::cache::delivery::Outcome as Delivered;
 use sluice_core::cache::flow;
 use sluice_core::cache::freshness::origin_failed;
 use sluice_core::cache::NotStored;
-use sluice_core::http::headers::first;
 use sluice_core::http::{origin_request, origin_response};
 use sluice_core::rewrite::{raw_origin_target, RewriteRules};
 use sluice_core::stream::{self, Strategy};
 
-use crate::cache::{self, Cached, Fill};
+use crate::cache::{self, Fill};
 use crate::lifecycle::message::{self, Parts};
 use crate::lifecycle::{Cx, EdgeError, Outcome};
 use identity::Visitor;
@@ -81,28 +82,16 @@ pub struct Before {
     pub raw: bool,
 }
 
-impl Before {
-    /// The client request carried `Authorization` (the cache policy).
-    pub fn authorized(&self) -> bool {
-        self.headers.contains_key(header::AUTHORIZATION)
-    }
-
-    /// The client's `Accept-Encoding`, for the output choice.
-    pub fn accept_encoding(&self) -> Option<&str> {
-        first(&self.headers, header::ACCEPT_ENCODING.as_str())
-    }
-}
-
 /// What the publisher does before the origin: take an SRI-pinned
 /// resource's raw URL back to the origin's path, identify the visitor and
 /// ask the edge cache.
 pub fn prepare(req: &mut Request, cx: &mut Cx<'_>) -> Result<Prepared, Report<EdgeError>> {
     let raw = take_raw_prefix(req);
-    let visitor = identity::identify(req, cx)?;
     let headers = message::request_headers(req);
+    let visitor = identity::identify(&headers, cx)?;
     let (fill, delivered) = match cache::lookup(req, &headers, &visitor, cx) {
-        Cached::Answered(outcome) => return Ok(Prepared::Answered(outcome)),
-        Cached::Fetch(fill, delivered) => (fill, delivered),
+        ControlFlow::Break(outcome) => return Ok(Prepared::Answered(outcome)),
+        ControlFlow::Continue(fetch) => fetch,
     };
     let path = req.get_path().to_owned();
     Ok(Prepared::Fetch(Before {
@@ -174,7 +163,7 @@ pub fn fetch(
     if let Some(fill) = before.fill {
         flow::not_stored(fill, NotStored::NotRewritten, origin.status(), cx);
     }
-    server_timing(&mut origin, cx, "plan");
+    origin_response::add_server_timing(&mut origin.head.headers, cx.elapsed_ms(), "plan");
     let visitor = &before.visitor;
     if visitor.issued {
         let max_age = cx.settings.synthetic_id_max_age;
@@ -182,12 +171,4 @@ pub fn fetch(
         origin_response::issue_synthetic_cookie(head, &visitor.cookie_value, max_age);
     }
     Ok(Fetched::Planned(strategy, origin))
-}
-
-/// Adds `Server-Timing: edge;dur=…, mode;desc=<mode>`.
-pub fn server_timing(origin: &mut Parts, cx: &Cx<'_>, mode: &str) {
-    let value = origin_response::server_timing(cx.elapsed_ms(), mode);
-    if let Ok(v) = fastly::http::HeaderValue::from_str(&value) {
-        origin.head.headers.append("server-timing", v);
-    }
 }

@@ -33,7 +33,9 @@ pub fn send(
         upload::Upload::Handle => backend::send(req, BACKEND, None)?,
         upload::Upload::Counted(limit) => backend::send_counted(req, BACKEND, limit)?,
     };
-    let ct = message::response_header(&resp, header::CONTENT_TYPE);
+    let ct = resp
+        .get_header(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     match retry {
         Some(mut retry)
             if upload::refetch_whole(resp.get_status().as_u16(), ct, true, rewrites) =>

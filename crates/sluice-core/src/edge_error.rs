@@ -168,6 +168,41 @@ pub struct ErrorResponse {
     pub body: Vec<u8>,
 }
 
+/// A failed backend call as the loops that decide on it see it: an AI
+/// attempt (retry or fall back), a dispatch step (its session retries) and
+/// an upstream plan's call (ends the stream with its class). `detail` is
+/// for logs and the plan's access-line detail, never the client.
+impl EdgeError {
+    /// An AI attempt's failure: an invalid answer counts as a broken read.
+    pub fn attempt_failure(&self) -> crate::ai::fallback::Failure {
+        use crate::ai::fallback::Failure;
+        match self {
+            EdgeError::OriginTimeout => Failure::Timeout,
+            EdgeError::OriginInvalid => Failure::Read,
+            _ => Failure::Connect,
+        }
+    }
+
+    /// A dispatch step's failure.
+    pub fn step_failure(&self, detail: String) -> crate::stream::dispatch::StepFailure {
+        use crate::stream::dispatch::StepFailure;
+        match self {
+            EdgeError::OriginTimeout => StepFailure::Timeout,
+            EdgeError::OriginRead => StepFailure::Read(detail),
+            _ => StepFailure::Connect(detail),
+        }
+    }
+
+    /// An upstream plan call's failure before its head.
+    pub fn upstream_failure(&self, detail: String) -> crate::stream::UpstreamFailure {
+        use crate::stream::UpstreamFailure;
+        match self {
+            EdgeError::OriginTimeout => UpstreamFailure::Timeout,
+            _ => UpstreamFailure::Connect(detail),
+        }
+    }
+}
+
 impl EdgeError {
     /// The status the client sees before commit.
     pub fn status(&self) -> u16 {
@@ -251,6 +286,28 @@ impl EdgeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_call_is_a_timeout_a_read_or_a_connect_failure_per_loop() {
+        use crate::ai::fallback::Failure;
+        use crate::stream::dispatch::StepFailure;
+        use crate::stream::UpstreamFailure;
+        let d = || "why".to_owned();
+        let timeout = EdgeError::OriginTimeout;
+        assert_eq!(timeout.attempt_failure(), Failure::Timeout);
+        assert_eq!(timeout.step_failure(d()), StepFailure::Timeout);
+        assert_eq!(timeout.upstream_failure(d()), UpstreamFailure::Timeout);
+        assert_eq!(EdgeError::OriginInvalid.attempt_failure(), Failure::Read);
+        let read = EdgeError::OriginRead;
+        assert_eq!(read.step_failure(d()), StepFailure::Read(d()));
+        assert_eq!(read.attempt_failure(), Failure::Connect);
+        let unreachable = EdgeError::OriginUnreachable;
+        assert_eq!(unreachable.step_failure(d()), StepFailure::Connect(d()));
+        assert_eq!(
+            unreachable.upstream_failure(d()),
+            UpstreamFailure::Connect(d())
+        );
+    }
 
     #[test]
     fn input_faults_become_the_status_their_side_owns() {

@@ -61,6 +61,34 @@ pub fn run_attempts<T, E>(
     }
 }
 
+/// What an upstream response head means for its attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnHead {
+    /// A failure another attempt may mend (429, 5xx).
+    Retry(Failure),
+    /// `401`/`403`: the provider refused the provider key. The edge owns
+    /// that failure (a `502`); the provider's answer never reaches the
+    /// client, which did nothing wrong.
+    KeyRefused,
+    /// The answer goes to the client as it is: the request's own fault
+    /// (another 4xx) with the provider's error body, or a whole completion.
+    Pass,
+    /// A streamed completion: relay it event by event.
+    Stream,
+}
+
+/// Decides from the upstream status and whether the client asked for a
+/// stream.
+pub fn on_head(status: u16, stream: bool) -> OnHead {
+    match Failure::from_status(status) {
+        Some(failure) if failure.is_retryable() => OnHead::Retry(failure),
+        Some(_) if status == 401 || status == 403 => OnHead::KeyRefused,
+        Some(_) => OnHead::Pass,
+        None if stream => OnHead::Stream,
+        None => OnHead::Pass,
+    }
+}
+
 /// How a relayed completion ended.
 #[derive(Debug)]
 pub enum Relayed {
@@ -152,6 +180,17 @@ mod tests {
             ClientSink::streaming(fake.clone(), fake.head(200), Rc::new(SinkStats::default()));
         let mut relay = SseRelay::new(RelayConfig::default());
         relay_events(reads, sink, &mut relay, Instant::now())
+    }
+
+    #[test]
+    fn a_head_retries_on_429_and_5xx_owns_a_refused_key_and_streams_only_if_asked() {
+        assert_eq!(on_head(429, true), OnHead::Retry(Failure::Status(429)));
+        assert_eq!(on_head(503, false), OnHead::Retry(Failure::Status(503)));
+        assert_eq!(on_head(401, true), OnHead::KeyRefused);
+        assert_eq!(on_head(403, false), OnHead::KeyRefused);
+        assert_eq!(on_head(400, true), OnHead::Pass);
+        assert_eq!(on_head(200, false), OnHead::Pass);
+        assert_eq!(on_head(200, true), OnHead::Stream);
     }
 
     #[test]

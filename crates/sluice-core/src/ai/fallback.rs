@@ -81,6 +81,16 @@ pub enum Backend {
     Fallback,
 }
 
+impl Backend {
+    /// The backend's name in `fastly.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Primary => "llm",
+            Backend::Fallback => "llm_fallback",
+        }
+    }
+}
+
 /// Why no further attempt is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

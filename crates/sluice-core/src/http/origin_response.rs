@@ -172,6 +172,13 @@ pub fn server_timing(elapsed_ms: f64, mode: &str) -> String {
     format!("edge;dur={elapsed_ms:.1}, mode;desc={mode}")
 }
 
+/// Appends [`server_timing`] to a head about to go out.
+pub fn add_server_timing(headers: &mut HeaderMap, elapsed_ms: f64, mode: &str) {
+    if let Ok(v) = HeaderValue::from_str(&server_timing(elapsed_ms, mode)) {
+        headers.append("server-timing", v);
+    }
+}
+
 /// The `Server-Timing` values of a buffered body that spilled into a
 /// stream (past its cap or its wait): the edge's own `mode;desc=buffered`
 /// entry becomes the stream's, timed now; any other entry (the cache's)
@@ -354,6 +361,13 @@ mod tests {
         assert_eq!(
             server_timing(1.26, "stream"),
             "edge;dur=1.3, mode;desc=stream"
+        );
+        // Added beside the origin's own entries, never over them.
+        let mut m = map(&[("server-timing", "db;dur=4")]);
+        add_server_timing(&mut m, 2.0, "plan");
+        assert_eq!(
+            all(&m, "server-timing"),
+            ["db;dur=4", "edge;dur=2.0, mode;desc=plan"]
         );
     }
 }

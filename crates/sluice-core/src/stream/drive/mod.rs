@@ -21,6 +21,12 @@ pub trait Planned: Commit + Sized {
     fn planned(head: &ResponseHead) -> (Self, Self::Head);
 }
 
+/// Milliseconds since `started` on the monotonic clock: the clock a
+/// session's deadlines and the access line's durations are read on.
+pub fn ms_since(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Prepares a session's head on the downstream (the first one wins).
 fn prepare<C: Planned>(down: &mut Downstream<C>, head: &ResponseHead) {
     let (committer, head) = C::planned(head);
