@@ -137,8 +137,8 @@ impl CacheRead for FastlyCache {
         txn.must_insert_or_update()
     }
 
-    fn metadata(found: &Found) -> Vec<u8> {
-        found.user_metadata().to_vec()
+    fn metadata(found: &Found) -> impl AsRef<[u8]> {
+        found.user_metadata()
     }
 
     fn facts(found: &Found) -> FoundFacts {

@@ -38,8 +38,9 @@ pub trait CacheRead: CacheWrite {
     ) -> io::Result<(Option<Self::Found>, Option<Self::Txn>)>;
     /// True when the transaction obliges this request to insert or update.
     fn obliged(txn: &Self::Txn) -> bool;
-    /// The entry's user metadata: its encoded stored head.
-    fn metadata(found: &Self::Found) -> Vec<u8>;
+    /// The entry's user metadata: its encoded stored head, in the
+    /// platform's own buffer (read once per lookup, never copied).
+    fn metadata(found: &Self::Found) -> impl AsRef<[u8]>;
     /// The entry's age, lifetime, staleness and length (`must_refresh` is
     /// the lookup's to set).
     fn facts(found: &Self::Found) -> FoundFacts;
@@ -113,13 +114,12 @@ pub fn lookup<P: CacheRead>(req: LookupOf<'_>, cx: &mut Cx<'_>) -> Looked<P> {
         }
     };
     let obliged = txn.as_ref().is_some_and(P::obliged);
-    let meta = found.as_ref().map(P::metadata);
-    let facts = found.as_ref().map(P::facts);
-    match (
-        after_lookup(meta.as_deref().zip(facts), obliged),
-        found,
-        txn,
-    ) {
+    let after = {
+        let meta = found.as_ref().map(P::metadata);
+        let facts = found.as_ref().map(P::facts);
+        after_lookup(meta.as_ref().map(AsRef::as_ref).zip(facts), obliged)
+    };
+    match (after, found, txn) {
         (AfterLookup::Serve(delivered, head), Some(found), _) => {
             let not_modified = not_modified(&req, &head);
             Looked::Serve {

@@ -43,8 +43,8 @@ impl CacheRead for Fake {
         true
     }
 
-    fn metadata(found: &Self::Found) -> Vec<u8> {
-        found.0.clone()
+    fn metadata(found: &Self::Found) -> impl AsRef<[u8]> {
+        found.0.as_slice()
     }
 
     fn facts(found: &Self::Found) -> FoundFacts {
